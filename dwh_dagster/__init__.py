@@ -1,0 +1,1 @@
+"""dwh-dagster: YAML-first data warehouse orchestration on Dagster and dlt."""

@@ -1,0 +1,214 @@
+"""``destinations/*.yaml``: where data lands. Credentials only ever come from secrets."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, PositiveInt
+
+from dwh_dagster.models.base import (
+    EnvironmentOverlays,
+    Name,
+    SecretRef,
+    StrictModel,
+    environments_field,
+    optional_secret_field,
+    secret_field,
+)
+
+
+class DestinationSettings(StrictModel):
+    """Settings shared by all destination types."""
+
+    schema_name: str | None = Field(
+        default=None,
+        alias="schema",
+        description="Default dataset (schema) for pipelines into this destination that name none.",
+    )
+    create_indexes: bool = Field(
+        default=False,
+        description="Create unique and primary-key indexes where the destination supports them.",
+    )
+
+
+def _settings_field() -> DestinationSettings:
+    return Field(default_factory=DestinationSettings, description="Settings shared by all destination types.")
+
+
+class DuckDbConnection(StrictModel):
+    """An embedded DuckDB database file."""
+
+    database: str = Field(
+        default="warehouse.duckdb",
+        description="Database file; a relative path is relative to the project root.",
+    )
+
+
+class DuckDbDestination(StrictModel):
+    """Embedded DuckDB file: the default, needs no server and no secret."""
+
+    name: Name = Field(description="Unique destination name.")
+    type: Literal["duckdb"] = Field(description="DuckDB file.")
+    description: str | None = Field(default=None, description="What this destination is.")
+    connection: DuckDbConnection = Field(default_factory=DuckDbConnection, description="Database file.")
+    settings: DestinationSettings = _settings_field()
+    environments: EnvironmentOverlays | None = environments_field()
+
+
+class PostgresConnection(StrictModel):
+    """A PostgreSQL server."""
+
+    host: str = Field(default="localhost", description="Server host name.")
+    port: PositiveInt = Field(default=5432, description="Server port.")
+    database: str = Field(description="Database name.")
+    username: str = Field(description="User name.")
+    credentials_secret_key: SecretRef | None = optional_secret_field(
+        "Secret holding the password (omit for trust or peer authentication)."
+    )
+    sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None = Field(
+        default=None, description="libpq sslmode."
+    )
+    connect_timeout: PositiveInt = Field(default=15, description="Connection timeout in seconds.")
+
+
+class PostgresDestination(StrictModel):
+    """PostgreSQL database."""
+
+    name: Name = Field(description="Unique destination name.")
+    type: Literal["postgres"] = Field(description="PostgreSQL.")
+    description: str | None = Field(default=None, description="What this destination is.")
+    connection: PostgresConnection = Field(description="Server, database, user and password secret.")
+    settings: DestinationSettings = _settings_field()
+    environments: EnvironmentOverlays | None = environments_field()
+
+
+class FilesystemDestinationConnection(StrictModel):
+    """A folder or bucket that receives files."""
+
+    bucket_url: str = Field(
+        description="Local folder (relative to the project root) or fsspec URL (`s3://`, `gs://`, `az://`)."
+    )
+    credentials_secret_key: SecretRef | None = optional_secret_field(
+        "Secret holding the storage credentials as JSON (not needed for local folders)."
+    )
+
+
+class FilesystemDestination(StrictModel):
+    """Files (parquet by default) in a local folder or a bucket."""
+
+    name: Name = Field(description="Unique destination name.")
+    type: Literal["filesystem"] = Field(description="Files in a folder or bucket.")
+    description: str | None = Field(default=None, description="What this destination is.")
+    connection: FilesystemDestinationConnection = Field(description="bucket_url and optional credentials.")
+    format: Literal["parquet", "jsonl", "csv"] = Field(default="parquet", description="File format written.")
+    settings: DestinationSettings = _settings_field()
+    environments: EnvironmentOverlays | None = environments_field()
+
+
+class DatabricksConnection(StrictModel):
+    """A Databricks SQL warehouse."""
+
+    server_hostname: str = Field(
+        description="Workspace host name, for example `adb-123.4.azuredatabricks.net`."
+    )
+    http_path: str = Field(description="HTTP path of the SQL warehouse.")
+    catalog: str = Field(description="Unity Catalog catalog.")
+    credentials_secret_key: SecretRef = secret_field("Secret holding the access token.")
+
+
+class DatabricksDestination(StrictModel):
+    """Databricks SQL warehouse."""
+
+    name: Name = Field(description="Unique destination name.")
+    type: Literal["databricks"] = Field(description="Databricks.")
+    description: str | None = Field(default=None, description="What this destination is.")
+    connection: DatabricksConnection = Field(description="Host, HTTP path, catalog and token secret.")
+    settings: DestinationSettings = _settings_field()
+    environments: EnvironmentOverlays | None = environments_field()
+
+
+class SnowflakeConnection(StrictModel):
+    """A Snowflake account."""
+
+    account: str = Field(description="Account identifier, for example `xy12345.eu-central-1`.")
+    database: str = Field(description="Database name.")
+    warehouse: str | None = Field(default=None, description="Virtual warehouse.")
+    role: str | None = Field(default=None, description="Role to use.")
+    username: str = Field(description="User name.")
+    credentials_secret_key: SecretRef = secret_field("Secret holding the password.")
+
+
+class SnowflakeDestination(StrictModel):
+    """Snowflake."""
+
+    name: Name = Field(description="Unique destination name.")
+    type: Literal["snowflake"] = Field(description="Snowflake.")
+    description: str | None = Field(default=None, description="What this destination is.")
+    connection: SnowflakeConnection = Field(description="Account, database, user and password secret.")
+    settings: DestinationSettings = _settings_field()
+    environments: EnvironmentOverlays | None = environments_field()
+
+
+class BigQueryConnection(StrictModel):
+    """A BigQuery project."""
+
+    project_id: str = Field(description="Google Cloud project id.")
+    location: str = Field(default="US", description="Dataset location.")
+    credentials_secret_key: SecretRef = secret_field("Secret holding the service-account JSON.")
+
+
+class BigQueryDestination(StrictModel):
+    """Google BigQuery."""
+
+    name: Name = Field(description="Unique destination name.")
+    type: Literal["bigquery"] = Field(description="BigQuery.")
+    description: str | None = Field(default=None, description="What this destination is.")
+    connection: BigQueryConnection = Field(description="Project, location and service-account secret.")
+    settings: DestinationSettings = _settings_field()
+    environments: EnvironmentOverlays | None = environments_field()
+
+
+class MotherDuckConnection(StrictModel):
+    """A MotherDuck database."""
+
+    database: str = Field(description="MotherDuck database name.")
+    credentials_secret_key: SecretRef = secret_field("Secret holding the MotherDuck token.")
+
+
+class MotherDuckDestination(StrictModel):
+    """MotherDuck (hosted DuckDB)."""
+
+    name: Name = Field(description="Unique destination name.")
+    type: Literal["motherduck"] = Field(description="MotherDuck.")
+    description: str | None = Field(default=None, description="What this destination is.")
+    connection: MotherDuckConnection = Field(description="Database and token secret.")
+    settings: DestinationSettings = _settings_field()
+    environments: EnvironmentOverlays | None = environments_field()
+
+
+DestinationModel = (
+    DuckDbDestination
+    | PostgresDestination
+    | FilesystemDestination
+    | DatabricksDestination
+    | SnowflakeDestination
+    | BigQueryDestination
+    | MotherDuckDestination
+)
+Destination = Annotated[DestinationModel, Field(discriminator="type")]
+DESTINATION_TYPES: tuple[str, ...] = (
+    "duckdb",
+    "postgres",
+    "filesystem",
+    "databricks",
+    "snowflake",
+    "bigquery",
+    "motherduck",
+)
+
+
+class DestinationFile(StrictModel):
+    """A file under ``destinations/``."""
+
+    destination: Destination = Field(description="The destination defined by this file.")
+    environments: EnvironmentOverlays | None = environments_field()

@@ -1,0 +1,223 @@
+"""Turn pydantic validation errors into :class:`ConfigError` items located in the YAML file."""
+
+from __future__ import annotations
+
+import re
+import types
+import typing
+from typing import Any, Union
+
+from pydantic import BaseModel, ValidationError
+
+from dwh_dagster.errors import ConfigError, FieldPath, did_you_mean, list_choices
+from dwh_dagster.yaml_loading import Document
+
+_QUOTED = re.compile(r"'([^']*)'")
+
+
+def _unwrap(tp: Any) -> Any:
+    """Strip Annotated and Optional layers."""
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is typing.Annotated:
+            tp = typing.get_args(tp)[0]
+            continue
+        if origin in (Union, types.UnionType):
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            if len(args) == 1:
+                tp = args[0]
+                continue
+        return tp
+
+
+def _union_members(tp: Any) -> list[Any]:
+    tp = _unwrap(tp)
+    if typing.get_origin(tp) in (Union, types.UnionType):
+        return [_unwrap(a) for a in typing.get_args(tp) if a is not type(None)]
+    return [tp]
+
+
+def _field_by_key(model: type[BaseModel], key: str) -> Any:
+    for name, info in model.model_fields.items():
+        if (info.alias or name) == key:
+            return info
+    return None
+
+
+def model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model class that validates the mapping at ``loc`` (pydantic's loc), if it can be told."""
+    current: Any = root
+    for elem in loc:
+        members = _union_members(current)
+        models = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
+        if isinstance(elem, str) and len(models) > 1:
+            tagged = [m for m in models if _tag_values(m) and elem in _tag_values(m)]
+            if tagged:
+                current = tagged[0]
+                continue
+        if len(models) >= 1 and isinstance(elem, str):
+            info = None
+            for m in models:
+                info = _field_by_key(m, elem)
+                if info is not None:
+                    break
+            if info is None:
+                # a union tag such as 'str' or 'list[str]': stay where we are
+                continue
+            current = info.annotation
+            continue
+        containers = [m for m in members if typing.get_origin(m) in (list, dict)]
+        if containers:
+            current = typing.get_args(containers[0])[-1]
+            continue
+    members = _union_members(current)
+    models = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
+    return models[0] if len(models) == 1 else None
+
+
+def _tag_values(model: type[BaseModel]) -> tuple[str, ...]:
+    info = model.model_fields.get("type")
+    if info is None:
+        return ()
+    tp = _unwrap(info.annotation)
+    if typing.get_origin(tp) is typing.Literal:
+        return tuple(str(a) for a in typing.get_args(tp))
+    return ()
+
+
+def _data_path(data: Any, loc: tuple[Any, ...], keep_last: bool) -> FieldPath:
+    """Map pydantic's loc onto the real data, dropping union tags that are not in the YAML."""
+    path: list[str | int] = []
+    current = data
+    for index, elem in enumerate(loc):
+        last = index == len(loc) - 1
+        in_dict = isinstance(current, dict) and elem in current
+        in_list = isinstance(current, list) and isinstance(elem, int) and 0 <= elem < len(current)
+        if in_dict or in_list:
+            path.append(elem)
+            current = current[elem]
+        elif last and keep_last and isinstance(elem, str | int):
+            path.append(elem)
+    return tuple(path)
+
+
+def _input_repr(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing (null)"
+    return repr(value) if not isinstance(value, str) else f"'{value}'"
+
+
+def _translate_one(doc: Document, root: type[BaseModel], err: Any) -> ConfigError:
+    kind = err["type"]
+    loc = tuple(err["loc"])
+    ctx = err.get("ctx") or {}
+    value = err.get("input")
+    if kind == "missing":
+        path = _data_path(doc.data, loc, keep_last=True)
+        name = path[-1] if path else loc[-1]
+        parent_model = model_at(root, loc[:-1])
+        info = _field_by_key(parent_model, str(name)) if parent_model else None
+        described = f" ({info.description.rstrip('.')})" if info is not None and info.description else ""
+        e = doc.error(path, f"missing required field '{name}'{described}", f"add '{name}:' here", at_key=True)
+        return e
+    if kind == "extra_forbidden":
+        path = _data_path(doc.data, loc, keep_last=True)
+        key = str(path[-1]) if path else str(loc[-1])
+        parent_model = model_at(root, loc[:-1])
+        allowed = (
+            [info.alias or name for name, info in parent_model.model_fields.items()] if parent_model else []
+        )
+        hint = did_you_mean(key, allowed)
+        if allowed:
+            valid = f"valid fields here: {list_choices(allowed)}"
+            hint = f"{hint} {valid}" if hint else valid
+        return doc.error(path, f"unknown field '{key}'", hint, at_key=True)
+    if kind == "union_tag_invalid":
+        path = (*_data_path(doc.data, loc, keep_last=False), "type")
+        expected = _QUOTED.findall(str(ctx.get("expected_tags", "")))
+        tag = ctx.get("tag")
+        hint = did_you_mean(tag, expected)
+        valid = f"valid types: {list_choices(expected)}"
+        return doc.error(path, f"unknown type '{tag}'", f"{hint} {valid}" if hint else valid)
+    if kind == "union_tag_not_found":
+        path = _data_path(doc.data, loc, keep_last=False)
+        expected = _expected_tags_for(root, loc)
+        valid = f"add 'type:' with one of {list_choices(expected)}" if expected else "add 'type:'"
+        return doc.error((*path, "type"), "missing required field 'type'", valid, at_key=True)
+    path = _data_path(doc.data, loc, keep_last=False)
+    if kind in ("literal_error", "enum"):
+        expected = _QUOTED.findall(str(ctx.get("expected", "")))
+        hint = did_you_mean(value, expected)
+        valid = f"valid values: {list_choices(expected)}"
+        return doc.error(path, f"invalid value {_input_repr(value)}", f"{hint} {valid}" if hint else valid)
+    message = str(err["msg"])
+    if kind in ("value_error", "assertion_error"):
+        message = re.sub(r"^(Value|Assertion) error, ", "", message)
+    elif kind in ("model_type", "model_attributes_type", "dict_type"):
+        message = f"expected a mapping of fields, got {_input_repr(value)}"
+    elif kind == "list_type":
+        message = f"expected a list, got {_input_repr(value)}"
+    elif kind in ("string_type",):
+        message = f"expected a text value, got {_input_repr(value)}"
+        hint = "quote the value" if isinstance(value, int | float | bool) else ""
+        return doc.error(path, message, hint)
+    elif kind == "too_short":
+        message = "must not be empty" if ctx.get("actual_length") == 0 else message
+    else:
+        message = f"{message[:1].lower()}{message[1:]}, got {_input_repr(value)}"
+    return doc.error(path, message)
+
+
+def _expected_tags_for(root: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    current: Any = root
+    for elem in loc:
+        models = [m for m in _union_members(current) if isinstance(m, type) and issubclass(m, BaseModel)]
+        if models and isinstance(elem, str):
+            info = _field_by_key(models[0], elem)
+            if info is None:
+                continue
+            current = info.annotation
+        else:
+            containers = [m for m in _union_members(current) if typing.get_origin(m) in (list, dict)]
+            if containers:
+                current = typing.get_args(containers[0])[-1]
+    tags: list[str] = []
+    for member in _union_members(current):
+        if isinstance(member, type) and issubclass(member, BaseModel):
+            tags.extend(_tag_values(member))
+    return tags
+
+
+def translate_validation_error(
+    doc: Document, root: type[BaseModel], exc: ValidationError
+) -> list[ConfigError]:
+    """All problems of one pydantic error, located in ``doc``; union alternatives are combined."""
+    by_place: dict[tuple[int | None, str], list[ConfigError]] = {}
+    for err in exc.errors(include_url=False):
+        error = _translate_one(doc, root, err)
+        by_place.setdefault((error.line, error.field), []).append(error)
+    out: list[ConfigError] = []
+    for errors in by_place.values():
+        if len(errors) == 1:
+            out.append(errors[0])
+            continue
+        messages: list[str] = []
+        for e in errors:
+            text = e.message + (f" ({e.hint})" if e.hint else "")
+            if text not in messages:
+                messages.append(text)
+        first = errors[0]
+        out.append(
+            ConfigError(
+                first.file,
+                " or ".join(messages) if len(messages) > 1 else messages[0],
+                first.line,
+                first.column,
+                first.field,
+            )
+        )
+    return out
