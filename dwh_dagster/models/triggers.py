@@ -108,6 +108,11 @@ class Interval(StrictModel):
             )
         return self
 
+    def describe(self) -> str:
+        """``1 hour 30 minutes``: the parts as written."""
+        parts = [(self.days, "day"), (self.hours, "hour"), (self.minutes, "minute"), (self.seconds, "second")]
+        return " ".join(f"{n} {unit}{'s' if n != 1 else ''}" for n, unit in parts if n)
+
     def total_seconds(self) -> int:
         """The whole interval in seconds."""
         return (

@@ -1,0 +1,126 @@
+"""``dwh``: validate, list, check secrets and write schemas. A thin layer over :func:`load_project`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from dwh_dagster.environments import UnknownEnvironmentError
+from dwh_dagster.errors import ProjectConfigError
+from dwh_dagster.loader import DEFS_DIR_VAR, load_project
+from dwh_dagster.project import Project
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--defs", metavar="DIR", help=f"defs directory (default: ${DEFS_DIR_VAR} or ./yaml_defs)"
+    )
+    parser.add_argument(
+        "--env", metavar="ENV", help="environment: dev, stage or prod (default: $ENVIRONMENT or dev)"
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dwh", description="YAML-first data warehouse orchestration on Dagster."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    validate = sub.add_parser("validate", help="check every YAML file; exit 1 with all problems")
+    _common(validate)
+    validate.add_argument("--no-snippet", action="store_true", help="one line per problem, no source snippet")
+    listing = sub.add_parser("list", help="show sources, destinations, pipelines, jobs and triggers")
+    _common(listing)
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    secrets = sub.add_parser("secrets", help="show each secret's env var and whether it is set")
+    _common(secrets)
+    secrets.add_argument("--json", action="store_true", help="machine-readable output")
+    schema = sub.add_parser("schema", help="write the JSON schemas for editors")
+    _common(schema)
+    schema.add_argument(
+        "--out", metavar="DIR", help="project root to write .vscode/ into (default: defs dir's parent)"
+    )
+    return parser
+
+
+def _load(args: argparse.Namespace) -> Project:
+    return load_project(args.defs, args.env)
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from dwh_dagster.listing import summary_line
+
+    project = _load(args)
+    print(summary_line(project))
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from dwh_dagster.listing import project_summary, render_listing
+
+    project = _load(args)
+    print(json.dumps(project_summary(project), indent=2) if args.json else render_listing(project))
+    return 0
+
+
+def _cmd_secrets(args: argparse.Namespace) -> int:
+    project = _load(args)
+    rows: list[dict[str, object]] = []
+    missing = 0
+    for key, entry in project.secrets.items():
+        env_var = entry.env_var_for(project.environment)
+        is_set = bool(env_var and os.environ.get(env_var))
+        if entry.required and not is_set:
+            missing += 1
+        rows.append({"secret": key, "env_var": env_var, "set": is_set, "required": entry.required})
+    if args.json:
+        print(
+            json.dumps(
+                {"environment": project.environment, "secrets": rows, "missing_required": missing}, indent=2
+            )
+        )
+    else:
+        print(f"Secrets for environment {project.environment}:")
+        width = max((len(key) for key in project.secrets), default=6)
+        for r in rows:
+            state = "set" if r["set"] else ("MISSING" if r["required"] else "not set (optional)")
+            print(f"  {r['secret']:<{width}}  {r['env_var'] or '-':<32} {state}")
+        if missing:
+            print(f"{missing} required secret{'s are' if missing != 1 else ' is'} not set.")
+        else:
+            print("All required secrets are set.")
+    return 1 if missing else 0
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from dwh_dagster.loader import default_defs_dir
+    from dwh_dagster.schema import write_schemas
+
+    defs_dir = Path(args.defs).resolve() if args.defs else default_defs_dir()
+    root = Path(args.out).resolve() if args.out else defs_dir.parent
+    for path in write_schemas(root, defs_folder=defs_dir.name):
+        print(f"wrote {os.path.relpath(path)}")
+    return 0
+
+
+_COMMANDS = {"validate": _cmd_validate, "list": _cmd_list, "secrets": _cmd_secrets, "schema": _cmd_schema}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``dwh`` console script; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except ProjectConfigError as exc:
+        print(exc.render(with_snippet=not getattr(args, "no_snippet", False)), file=sys.stderr)
+        return 1
+    except UnknownEnvironmentError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""The ``dwh list`` view of a project, as text (the original design's layout) or JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dwh_dagster.models.triggers import (
+    CronTrigger,
+    EventTrigger,
+    IntervalTrigger,
+    TriggerModel,
+    WebhookTrigger,
+)
+from dwh_dagster.project import Project
+
+
+def _trigger_schedule(trigger: TriggerModel) -> str | None:
+    if isinstance(trigger, CronTrigger):
+        return f"{trigger.schedule.cron} ({trigger.schedule.timezone})"
+    if isinstance(trigger, IntervalTrigger):
+        return f"every {trigger.interval.describe()}"
+    if isinstance(trigger, EventTrigger):
+        event = trigger.event
+        detail = (
+            getattr(event, "job", None)
+            or getattr(event, "path", None)
+            or ", ".join(getattr(event, "pipelines", []))
+        )
+        return f"on {event.type}: {detail}"
+    if isinstance(trigger, WebhookTrigger):
+        return f"POST /webhooks/{trigger.name} ({trigger.webhook.auth})"
+    return None
+
+
+def project_summary(project: Project) -> dict[str, Any]:
+    """Everything ``dwh list`` shows, as plain data (the ``--json`` output)."""
+    return {
+        "environment": project.environment,
+        "defs_dir": str(project.defs_dir),
+        "sources": [
+            {
+                "name": s.name,
+                "type": s.type,
+                "resources": s.resource_names(),
+                "file": _file(project, "sources", n),
+            }
+            for n, s in project.sources.items()
+        ],
+        "destinations": [
+            {"name": d.name, "type": d.type, "file": _file(project, "destinations", n)}
+            for n, d in project.destinations.items()
+        ],
+        "pipelines": [
+            {
+                "name": p.name,
+                "source": project.source_for(p).name,
+                "source_file": p.source.config_file,
+                "resources": project.resources_for(p),
+                "destination": project.destination_for(p).name,
+                "destination_file": p.destination.config_file,
+                "dataset": project.dataset_for(p),
+                "depends_on": project.pipeline_dependencies(p),
+                "file": _file(project, "pipelines", n),
+            }
+            for n, p in project.pipelines.items()
+        ],
+        "jobs": [
+            {
+                "name": j.name,
+                "mode": j.execution.mode,
+                "pipelines": [p.name for _, p in project.job_pipelines(j)],
+                "disabled_pipelines": [
+                    p.name for e, p in project.job_pipelines(j, include_disabled=True) if not e.enabled
+                ],
+                "channels": project.job_channels(j),
+                "file": _file(project, "jobs", n),
+            }
+            for n, j in project.jobs.items()
+        ],
+        "triggers": [
+            {
+                "name": t.name,
+                "type": t.type,
+                "job": project.job_for(t).name,
+                "job_ref": t.job,
+                "schedule": _trigger_schedule(t),
+                "enabled": t.enabled,
+                "file": _file(project, "triggers", n),
+            }
+            for n, t in project.triggers.items()
+        ],
+        "channels": [
+            *({"name": c.name, "type": c.type, "default": False} for c in project.channels.values()),
+            *({"name": c, "type": c, "default": True} for c in sorted(project.default_channels)),
+        ],
+        "secrets": [
+            {"name": k, "env_var": v.env_var_for(project.environment), "required": v.required}
+            for k, v in project.secrets.items()
+        ],
+    }
+
+
+def _file(project: Project, kind: str, name: str) -> str:
+    return project.files[(kind, name)].relative_to(project.defs_dir).as_posix()
+
+
+def render_listing(project: Project) -> str:
+    """The text view of ``dwh list``."""
+    data = project_summary(project)
+    rule = "=" * 80
+    out = [rule, f"YAML CONFIGURATIONS - Environment: {project.environment.upper()}", rule, ""]
+    out.append(f"SOURCES ({len(data['sources'])}):")
+    for s in data["sources"]:
+        out += [
+            f"  • {s['name']} ({s['type']})",
+            f"    Resources: {len(s['resources'])} ({', '.join(s['resources'])})",
+        ]
+    out += ["", f"DESTINATIONS ({len(data['destinations'])}):"]
+    out += [f"  • {d['name']} ({d['type']})" for d in data["destinations"]]
+    out += ["", f"PIPELINES ({len(data['pipelines'])}):"]
+    for p in data["pipelines"]:
+        out += [
+            f"  • {p['name']}",
+            f"    Source: {p['source_file']} ({', '.join(p['resources'])})",
+            f"    Destination: {p['destination_file']} (dataset {p['dataset']})",
+        ]
+    out += ["", f"JOBS ({len(data['jobs'])}):"]
+    for j in data["jobs"]:
+        out += [
+            f"  • {j['name']}",
+            f"    Pipelines: {len(j['pipelines'])} ({', '.join(j['pipelines'])})",
+            f"    Mode: {j['mode']}",
+        ]
+    out += ["", f"TRIGGERS ({len(data['triggers'])}):"]
+    for t in data["triggers"]:
+        state = "✓ ENABLED" if t["enabled"] else "✗ DISABLED"
+        out += [f"  • {t['name']} [{state}]", f"    Type: {t['type']}", f"    Job: {t['job_ref']}"]
+        if t["schedule"]:
+            out.append(f"    Schedule: {t['schedule']}")
+    if data["channels"]:
+        out += ["", f"CHANNELS ({len(data['channels'])}):"]
+        out += [
+            f"  • {c['name']} ({c['type']}{', default' if c['default'] else ''})" for c in data["channels"]
+        ]
+    return "\n".join(out)
+
+
+def summary_line(project: Project) -> str:
+    """One line of counts, printed by ``dwh validate``."""
+    counts = [
+        (len(project.sources), "source"),
+        (len(project.destinations), "destination"),
+        (len(project.pipelines), "pipeline"),
+        (len(project.jobs), "job"),
+        (len(project.triggers), "trigger"),
+        (len(project.channels) + len(project.default_channels), "channel"),
+        (len(project.secrets), "secret"),
+    ]
+    parts = ", ".join(f"{n} {label}{'s' if n != 1 else ''}" for n, label in counts)
+    return f"OK: {parts} (environment {project.environment}, {project.defs_dir})"
