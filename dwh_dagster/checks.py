@@ -261,14 +261,21 @@ class _Checker:
                 for dep_index, dep in enumerate(entry.depends_on):
                     target = self.references["pipelines"].get(dep)
                     if not target or target not in in_job:
-                        hint = did_you_mean(dep, list(in_job))
-                        valid = f"pipelines of this job: {list_choices(in_job)}"
-                        self.errors.append(
-                            obj.error(
-                                ("pipelines", index, "depends_on", dep_index),
-                                f"'{dep}' is not a pipeline of this job",
-                                f"{hint} {valid}" if hint else valid,
+                        others = [p for p in in_job if p != name]
+                        if target:
+                            message = f"pipeline '{dep}' exists but is not part of this job"
+                            hint = "add it to this job's pipelines or remove it from depends_on"
+                        else:
+                            message = f"'{dep}' is not a pipeline of this job"
+                            near = did_you_mean(dep, others)
+                            valid = (
+                                f"other pipelines of this job: {list_choices(others)}"
+                                if others
+                                else "this job has no other pipeline"
                             )
+                            hint = f"{near} {valid}" if near else valid
+                        self.errors.append(
+                            obj.error(("pipelines", index, "depends_on", dep_index), message, hint)
                         )
                     elif target == name:
                         self.errors.append(
@@ -300,7 +307,18 @@ class _Checker:
                         at_key=True,
                     )
                 )
+            seen_channels: set[str] = set()
             for index, channel in enumerate(job.notifications.channels):
+                if channel in seen_channels:
+                    self.errors.append(
+                        obj.error(
+                            ("notifications", "channels", index),
+                            f"channel '{channel}' is listed twice",
+                            "remove the repeat",
+                        )
+                    )
+                    continue
+                seen_channels.add(channel)
                 self.ref(
                     "channels", channel, obj, ("notifications", "channels", index), defaults=CHANNEL_TYPES
                 )

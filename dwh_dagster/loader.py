@@ -59,10 +59,16 @@ class LoadedObject:
         return self.doc.error((self.kind.top_key, *path), message, hint, at_key=at_key)
 
 
-def discover_files(defs_dir: Path) -> tuple[list[tuple[Path, FileKind | None]], list[ConfigError]]:
-    """Every YAML file under ``defs_dir`` with the kind its folder implies (None: decide by content)."""
+def discover_files(
+    defs_dir: Path,
+) -> tuple[list[tuple[Path, FileKind | None]], list[ConfigError], list[Path]]:
+    """Every YAML file under ``defs_dir`` with the kind its folder implies (None: decide by content).
+
+    Also returns the errors for files in unknown folders, and those files.
+    """
     found: list[tuple[Path, FileKind | None]] = []
     errors: list[ConfigError] = []
+    misplaced: list[Path] = []
     bad_folders: set[str] = set()
     for path in sorted(defs_dir.rglob("*")):
         rel = path.relative_to(defs_dir)
@@ -76,6 +82,7 @@ def discover_files(defs_dir: Path) -> tuple[list[tuple[Path, FileKind | None]], 
         folder = rel.parts[0]
         kind = KIND_BY_FOLDER.get(folder)
         if kind is None:
+            misplaced.append(path)
             if folder not in bad_folders:
                 bad_folders.add(folder)
                 folders = [k.folder for k in FILE_KINDS]
@@ -90,7 +97,16 @@ def discover_files(defs_dir: Path) -> tuple[list[tuple[Path, FileKind | None]], 
                 )
             continue
         found.append((path, kind))
-    return found, errors
+    return found, errors, misplaced
+
+
+def _kind_by_content(path: Path) -> str | None:
+    """The kind a misplaced file defines, read from its top-level key (None when unreadable)."""
+    doc, _ = parse_yaml_file(path)
+    if doc is None or not isinstance(doc.data, dict):
+        return None
+    kinds = [KIND_BY_TOP_KEY[k].kind for k in doc.data if k in KIND_BY_TOP_KEY]
+    return kinds[0] if len(kinds) == 1 else None
 
 
 def _load_document(
@@ -105,7 +121,7 @@ def _load_document(
             doc.error(
                 (),
                 f"expected a mapping with {expected} at the top, got a {type(doc.data).__name__}",
-                "start the file with the top-level key, e.g. 'source:'",
+                f"start the file with '{folder_kind.top_key if folder_kind else 'source'}:'",
             )
         ]
     overlay_errors = apply_environment_overlay(doc, (), environment)
@@ -189,16 +205,21 @@ def load_project(defs_dir: Path | str | None = None, environment: str | None = N
                 )
             ]
         )
-    files, errors = discover_files(root)
+    files, errors, misplaced = discover_files(root)
     loaded: list[LoadedObject] = []
+    # kinds with a file that did not load: references to them are not reported as unknown,
+    # since the file they most likely name has its own error already
     failed_kinds: set[str] = set()
     for path, kind in files:
         obj, file_errors = _load_document(path, kind, env)
         errors.extend(file_errors)
         if obj is not None:
             loaded.append(obj)
-        elif kind is not None:
-            failed_kinds.add(kind.kind)
+        else:
+            if kind is not None:
+                failed_kinds.add(kind.kind)
+            misplaced.append(path)
+    failed_kinds.update(k for k in map(_kind_by_content, misplaced) if k)
     project, check_errors = build_project(root, env, loaded, failed_kinds)
     errors.extend(check_errors)
     if errors:

@@ -13,6 +13,9 @@ from dwh_dagster.errors import ConfigError, FieldPath, did_you_mean, list_choice
 from dwh_dagster.yaml_loading import Document
 
 _QUOTED = re.compile(r"'([^']*)'")
+_TYPE_MISMATCH = frozenset(
+    {"dict_type", "list_type", "model_type", "model_attributes_type", "string_type", "int_type", "bool_type"}
+)
 
 
 def _unwrap(tp: Any) -> Any:
@@ -101,6 +104,15 @@ def _data_path(data: Any, loc: tuple[Any, ...], keep_last: bool) -> FieldPath:
     return tuple(path)
 
 
+def _value_at(data: Any, path: FieldPath) -> Any:
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
 def _input_repr(value: Any) -> str:
     if isinstance(value, dict):
         return "a mapping"
@@ -137,11 +149,18 @@ def _translate_one(doc: Document, root: type[BaseModel], err: Any) -> ConfigErro
             hint = f"{hint} {valid}" if hint else valid
         return doc.error(path, f"unknown field '{key}'", hint, at_key=True)
     if kind == "union_tag_invalid":
-        path = (*_data_path(doc.data, loc, keep_last=False), "type")
+        path = _data_path(doc.data, loc, keep_last=False)
         expected = _QUOTED.findall(str(ctx.get("expected_tags", "")))
-        tag = ctx.get("tag")
-        hint = did_you_mean(tag, expected)
         valid = f"valid types: {list_choices(expected)}"
+        value = _value_at(doc.data, path)
+        if isinstance(value, dict):
+            path = (*path, "type")
+            tag = value.get("type")
+        else:  # a shorthand such as `paginator: json_lnk`
+            tag = value
+        if tag is None or tag == "":
+            return doc.error(path, "'type' is empty", f"set it to one of {list_choices(expected)}")
+        hint = did_you_mean(tag, expected)
         return doc.error(path, f"unknown type '{tag}'", f"{hint} {valid}" if hint else valid)
     if kind == "union_tag_not_found":
         path = _data_path(doc.data, loc, keep_last=False)
@@ -196,8 +215,28 @@ def translate_validation_error(
     doc: Document, root: type[BaseModel], exc: ValidationError
 ) -> list[ConfigError]:
     """All problems of one pydantic error, located in ``doc``; union alternatives are combined."""
+    raw = exc.errors(include_url=False)
+    paths = [
+        _data_path(doc.data, tuple(e["loc"]), keep_last=e["type"] in ("missing", "extra_forbidden"))
+        for e in raw
+    ]
+    keep = []
+    for index, (err, path) in enumerate(zip(raw, paths, strict=True)):
+        if err["type"] in _TYPE_MISMATCH and any(
+            len(other) > len(path) and other[: len(path)] == path for other in paths
+        ):
+            continue  # a union branch that does not fit; the branch that fits has the real error
+        if err["type"] == "missing" and any(
+            raw[j]["type"] == "extra_forbidden"
+            and other[:-1] == path[:-1]
+            and did_you_mean(str(other[-1]), [str(path[-1])])
+            for j, other in enumerate(paths)
+            if j != index
+        ):
+            continue  # the 'unknown field' error next to it already says "did you mean"
+        keep.append(err)
     by_place: dict[tuple[int | None, str], list[ConfigError]] = {}
-    for err in exc.errors(include_url=False):
+    for err in keep:
         error = _translate_one(doc, root, err)
         by_place.setdefault((error.line, error.field), []).append(error)
     out: list[ConfigError] = []

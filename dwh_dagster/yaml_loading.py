@@ -7,6 +7,7 @@ dates as strings (YAML's timestamp resolver is removed on purpose).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,7 +117,18 @@ def parse_yaml_file(file: Path) -> tuple[Document | None, list[ConfigError]]:
     try:
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        return None, [ConfigError(file, f"file is not valid UTF-8 ({exc.reason})", hint="save it as UTF-8")]
+        raw = file.read_bytes()
+        line = raw[: exc.start].count(b"\n") + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        return None, [
+            ConfigError(
+                file,
+                f"file is not valid UTF-8 ({exc.reason} at byte {exc.start})",
+                line=line,
+                column=column,
+                hint="save the file as UTF-8",
+            )
+        ]
     except OSError as exc:
         return None, [ConfigError(file, f"cannot read file: {exc.strerror}")]
     return parse_yaml_text(text, file)
@@ -128,18 +140,7 @@ def parse_yaml_text(text: str, file: Path) -> tuple[Document | None, list[Config
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or "invalid YAML"
-        context = f" {exc.context}" if exc.context else ""
-        return None, [
-            ConfigError(
-                file,
-                f"YAML syntax error: {problem}{context}",
-                line=mark.line + 1 if mark else None,
-                column=mark.column + 1 if mark else None,
-                hint="check indentation, colons and quotes around this line",
-            )
-        ]
+        return None, [_syntax_error(file, text, exc)]
     except yaml.YAMLError as exc:
         return None, [ConfigError(file, f"YAML syntax error: {exc}")]
     finally:
@@ -167,3 +168,73 @@ def parse_yaml_text(text: str, file: Path) -> tuple[Document | None, list[Config
     if builder.errors:
         return doc, builder.errors
     return doc, []
+
+
+_KEY_LINE = re.compile(r"""^\s*(-\s+)?("[^"]*"|'[^']*'|[^\s"'#][^:#]*?):(\s|$)""")
+_QUOTE_START = re.compile(r"""(?:^\s*-\s+|:\s+|[\[,{]\s*)(["'])""")
+
+
+def _unclosed_quote(lines: list[str], last: int) -> tuple[int, int] | None:
+    """The first line (1-based) up to ``last`` where a quoted value opens and never closes."""
+    for number, line in enumerate(lines[:last], start=1):
+        for match in _QUOTE_START.finditer(line):
+            quote = match.group(1)
+            rest = line[match.end() :]
+            closing = rest.replace("\\\\", "").replace('\\"', "") if quote == '"' else rest.replace("''", "")
+            if quote not in closing:
+                return number, match.end()
+    return None
+
+
+def _syntax_error(file: Path, text: str, exc: yaml.MarkedYAMLError) -> ConfigError:
+    """Locate a YAML syntax error where the user has to fix it, not where the parser gave up."""
+    mark = exc.problem_mark or exc.context_mark
+    problem = exc.problem or "invalid YAML"
+    line = mark.line + 1 if mark else None
+    column = mark.column + 1 if mark else None
+    lines = text.splitlines()
+    hint = "check indentation, colons and quotes around this line"
+    context = exc.context or ""
+    if line is not None:
+        unclosed = _unclosed_quote(lines, line)
+        if unclosed and unclosed[0] < line:
+            return ConfigError(
+                file,
+                "YAML syntax error: this quoted value is never closed",
+                *unclosed,
+                hint="add the closing quote at the end of the value",
+            )
+    if "flow" in context and exc.context_mark is not None:
+        opener = lines[exc.context_mark.line][exc.context_mark.column : exc.context_mark.column + 1]
+        closer = {"[": "]", "{": "}"}.get(opener, "the closing bracket")
+        return ConfigError(
+            file,
+            f"YAML syntax error: '{opener}' opened here is never closed ({problem})",
+            exc.context_mark.line + 1,
+            exc.context_mark.column + 1,
+            hint=f"add '{closer}' at the end of the list or mapping",
+        )
+    if problem.startswith("mapping values are not allowed") and line is not None:
+        previous = next(
+            (
+                n
+                for n in range(line - 1, 0, -1)
+                if lines[n - 1].strip() and not lines[n - 1].strip().startswith("#")
+            ),
+            None,
+        )
+        if previous is not None and not _KEY_LINE.match(lines[previous - 1]):
+            indent = len(lines[previous - 1]) - len(lines[previous - 1].lstrip())
+            return ConfigError(
+                file,
+                "YAML syntax error: a key without ':' before the next key",
+                previous,
+                indent + 1,
+                hint="add ':' after the key on this line",
+            )
+    if "\t" in problem or (
+        line is not None and 0 < line <= len(lines) and "\t" in lines[line - 1][: column or 0]
+    ):
+        hint = "YAML indentation uses spaces, not tabs"
+    suffix = f" {context}" if context else ""
+    return ConfigError(file, f"YAML syntax error: {problem}{suffix}", line, column, hint=hint)

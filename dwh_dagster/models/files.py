@@ -26,7 +26,7 @@ class FileKind:
     @property
     def label(self) -> str:
         """Human name, for messages."""
-        return self.top_key.replace("_", " ")
+        return "secrets mapping" if self.top_key == "secrets" else self.top_key
 
 
 FILE_KINDS: tuple[FileKind, ...] = (

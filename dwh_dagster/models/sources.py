@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import BeforeValidator, Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
 from dwh_dagster.models.base import (
     EnvironmentOverlays,
@@ -217,11 +217,12 @@ class RestApiConnection(StrictModel):
     timeout: PositiveFloat = Field(default=30, description="Request timeout in seconds.")
     retry: HttpRetry = Field(default_factory=HttpRetry, description="Retry policy for failed requests.")
 
-    @model_validator(mode="after")
-    def _base_url_is_http(self) -> RestApiConnection:
-        if not re.match(r"^https?://", self.base_url):
-            raise ValueError(f"base_url '{self.base_url}' must start with http:// or https://")
-        return self
+    @field_validator("base_url")
+    @classmethod
+    def _base_url_is_http(cls, value: str) -> str:
+        if not re.match(r"^https?://", value):
+            raise ValueError(f"base_url '{value}' must start with http:// or https://")
+        return value
 
 
 class Endpoint(StrictModel):

@@ -28,6 +28,13 @@ def _check_cron(value: str) -> str:
     text = value.strip()
     if text in CRON_ALIASES:
         return text
+    if text.startswith("@"):
+        hint = did_you_mean(text, CRON_ALIASES)
+        raise ValueError(
+            f"'{value}' is not a valid cron alias"
+            + (f"; {hint}" if hint else "")
+            + f" valid aliases: {', '.join(repr(a) for a in CRON_ALIASES)}, or a 5-field expression"
+        )
     fields = text.split()
     if len(fields) != 5:
         raise ValueError(
