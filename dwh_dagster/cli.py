@@ -43,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     schema.add_argument(
         "--out", metavar="DIR", help="project root to write .vscode/ into (default: defs dir's parent)"
     )
+    run = sub.add_parser("run", help="run a job in this process and print the tables it loaded")
+    _common(run)
+    run.add_argument("job", metavar="JOB", help="job name")
+    run.add_argument("--log-level", default="INFO", help="Dagster console log level (default: INFO)")
     return parser
 
 
@@ -106,7 +110,19 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"validate": _cmd_validate, "list": _cmd_list, "secrets": _cmd_secrets, "schema": _cmd_schema}
+def _cmd_run(args: argparse.Namespace) -> int:
+    from dwh_dagster.run_command import run_job
+
+    return run_job(_load(args), args.job, log_level=args.log_level.upper())
+
+
+_COMMANDS = {
+    "validate": _cmd_validate,
+    "list": _cmd_list,
+    "secrets": _cmd_secrets,
+    "schema": _cmd_schema,
+    "run": _cmd_run,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -118,6 +134,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(exc.render(with_snippet=not getattr(args, "no_snippet", False)), file=sys.stderr)
         return 1
     except UnknownEnvironmentError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        from dwh_dagster.run_command import UnknownJobError
+
+        if not isinstance(exc, UnknownJobError):
+            raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

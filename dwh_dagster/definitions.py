@@ -1,19 +1,35 @@
 """The Dagster code location: one ``Definitions`` built from the YAML project.
 
-Loading stays cheap and offline: YAML is read and checked, nothing connects anywhere.
+Loading stays cheap and offline: YAML is read and checked, Dagster objects are built from the
+models, and nothing connects anywhere. dlt is imported only when a run executes.
 """
 
 from __future__ import annotations
 
 import dagster as dg
 
+from dwh_dagster.assets.pipeline_assets import build_pipeline_assets
+from dwh_dagster.assets.specs import build_source_asset_spec
+from dwh_dagster.jobs import build_job
 from dwh_dagster.loader import load_project
+from dwh_dagster.models.triggers import CronTrigger
+from dwh_dagster.project import Project
+from dwh_dagster.schedules import build_cron_schedule
 
 
-def build_definitions() -> dg.Definitions:
-    """Load the YAML project of the current environment and assemble its Dagster definitions."""
-    load_project()
-    return dg.Definitions()
+def build_definitions(project: Project) -> dg.Definitions:
+    """Assets, jobs and schedules of a loaded project."""
+    used_sources = sorted({project.source_for(p).name for p in project.pipelines.values()})
+    return dg.Definitions(
+        assets=[
+            *(build_source_asset_spec(project.sources[name]) for name in used_sources),
+            *(build_pipeline_assets(project, p) for p in project.pipelines.values()),
+        ],
+        jobs=[build_job(project, job) for job in project.jobs.values()],
+        schedules=[
+            build_cron_schedule(project, t) for t in project.triggers.values() if isinstance(t, CronTrigger)
+        ],
+    )
 
 
-defs = build_definitions()
+defs = build_definitions(load_project())

@@ -16,6 +16,14 @@ from dwh_dagster.models.triggers import TriggerModel
 from dwh_dagster.secrets import SecretResolver
 
 
+def resolve_local_path(root: Path, value: str) -> str:
+    """``value`` made absolute against ``root`` when it is a local path; URLs are returned unchanged."""
+    if "://" in value or value.startswith("md:"):
+        return value
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else root / path)
+
+
 @dataclass(frozen=True)
 class Project:
     """Every config of one defs directory in one environment, cross-checked.
@@ -41,6 +49,10 @@ class Project:
     def root_dir(self) -> Path:
         """The project root: relative paths in configs are relative to it."""
         return self.defs_dir.parent
+
+    def local_path(self, value: str) -> str:
+        """A local path made absolute against the project root; fsspec URLs (``s3://``) unchanged."""
+        return resolve_local_path(self.root_dir, value)
 
     def resolve(self, kind: str, reference: str) -> str:
         """The name of the ``kind`` object that ``reference`` (a name or file name) points at."""

@@ -446,3 +446,28 @@ class SourceFile(StrictModel):
 
     source: Source = Field(description="The source defined by this file.")
     environments: EnvironmentOverlays | None = environments_field()
+
+
+ResourceModel = RestApiResource | SqlTable | FilesystemResource
+
+
+def find_resource(source: SourceModel, name: str) -> ResourceModel:
+    """The resource (or table) called ``name`` of a source."""
+    items: list[ResourceModel] = list(
+        source.tables if isinstance(source, SqlDatabaseSource) else source.resources
+    )
+    for item in items:
+        if item.name == name:
+            return item
+    raise KeyError(f"source '{source.name}' has no resource '{name}'")
+
+
+def incremental_cursor(resource: ResourceModel) -> str | None:
+    """The field an incremental resource advances on, or None when it loads everything."""
+    incremental = resource.incremental
+    if incremental is None or not incremental.enabled:
+        return None
+    if isinstance(resource, FilesystemResource):
+        return "modification_date"
+    assert isinstance(incremental, RestApiIncremental | SqlIncremental)
+    return incremental.cursor_field

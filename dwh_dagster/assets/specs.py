@@ -1,0 +1,111 @@
+"""Pure factories from the models to Dagster ``AssetSpec``s: no dlt, no I/O."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from dwh_dagster.models.destinations import DestinationModel, DuckDbDestination
+from dwh_dagster.models.pipelines import Pipeline
+from dwh_dagster.models.sources import (
+    FilesystemResource,
+    FilesystemSource,
+    RestApiResource,
+    RestApiSource,
+    SourceModel,
+    SqlDatabaseSource,
+    find_resource,
+    incremental_cursor,
+)
+from dwh_dagster.naming import duckdb_pool, source_asset_key, table_asset_key
+from dwh_dagster.project import Project
+
+
+def yaml_tags(tags: list[str] | dict[str, str]) -> dict[str, str]:
+    """YAML tags (a list of labels or a mapping) as Dagster tags."""
+    if isinstance(tags, dict):
+        return dict(tags)
+    return {label: "" for label in tags}
+
+
+def _primary_key(value: str | list[str] | None) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def resource_metadata(source: SourceModel, resource_name: str) -> dict[str, Any]:
+    """What the UI shows about where a table comes from: endpoint or table, disposition, key, cursor."""
+    resource = find_resource(source, resource_name)
+    meta: dict[str, Any] = {"dwh/source": source.name, "dwh/source_type": source.type}
+    if isinstance(source, RestApiSource):
+        assert isinstance(resource, RestApiResource)
+        base = source.connection.base_url.rstrip("/")
+        meta["dwh/endpoint"] = f"{resource.endpoint.method} {base}{resource.endpoint.path}"
+    elif isinstance(source, SqlDatabaseSource):
+        schema = f"{source.connection.schema_name}." if source.connection.schema_name else ""
+        meta["dwh/source_table"] = f"{schema}{resource.name}"
+    elif isinstance(source, FilesystemSource):
+        assert isinstance(resource, FilesystemResource)
+        meta["dwh/files"] = (
+            f"{source.connection.bucket_url.rstrip('/')}/{resource.file_glob} ({resource.format})"
+        )
+    meta["dwh/write_disposition"] = resource.write_disposition
+    meta["dwh/primary_key"] = ", ".join(_primary_key(resource.primary_key)) or "-"
+    meta["dwh/incremental_cursor"] = incremental_cursor(resource) or "-"
+    return meta
+
+
+def build_pipeline_asset_specs(project: Project, pipeline: Pipeline) -> list[dg.AssetSpec]:
+    """One ``AssetSpec`` per table a pipeline loads, keyed ``<dataset>/<resource>``."""
+    source = project.source_for(pipeline)
+    destination = project.destination_for(pipeline)
+    dataset = project.dataset_for(pipeline)
+    upstream: list[dg.AssetKey] = [dg.AssetKey(source_asset_key(source.name))]
+    for dependency in project.pipeline_dependencies(pipeline):
+        other = project.pipelines[dependency]
+        other_dataset = project.dataset_for(other)
+        upstream += [dg.AssetKey(table_asset_key(other_dataset, r)) for r in project.resources_for(other)]
+    specs = []
+    for resource in project.resources_for(pipeline):
+        description = find_resource(source, resource).description or pipeline.description
+        specs.append(
+            dg.AssetSpec(
+                key=table_asset_key(dataset, resource),
+                deps=upstream,
+                description=description,
+                group_name=pipeline.name,
+                kinds={source.type, destination.type},
+                owners=list(pipeline.owners) or None,
+                tags=yaml_tags(pipeline.tags),
+                metadata={
+                    **resource_metadata(source, resource),
+                    "dwh/pipeline": pipeline.name,
+                    "dwh/destination": destination.name,
+                    "dwh/dataset": dataset,
+                    "dagster/table_name": f"{dataset}.{resource}",
+                },
+                skippable=True,
+            )
+        )
+    return specs
+
+
+def build_source_asset_spec(source: SourceModel) -> dg.AssetSpec:
+    """The external source system: not materializable, shown upstream of its tables."""
+    return dg.AssetSpec(
+        key=source_asset_key(source.name),
+        description=source.description or f"{source.type} source '{source.name}'",
+        group_name="sources",
+        kinds={source.type},
+        metadata={"dwh/source_type": source.type},
+    )
+
+
+def destination_pool(project: Project, destination: DestinationModel) -> str | None:
+    """The concurrency pool of steps writing ``destination`` (DuckDB files have one writer)."""
+    if isinstance(destination, DuckDbDestination):
+        return duckdb_pool(Path(project.local_path(destination.connection.database)))
+    return None

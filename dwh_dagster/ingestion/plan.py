@@ -1,0 +1,50 @@
+"""What one pipeline step loads: the models it needs, gathered when definitions load."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from dwh_dagster.models.destinations import DestinationModel
+from dwh_dagster.models.pipelines import Pipeline
+from dwh_dagster.models.secrets import SecretEntry
+from dwh_dagster.models.sources import SourceModel
+from dwh_dagster.naming import table_asset_key
+from dwh_dagster.project import Project, resolve_local_path
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """Everything a run needs to load one pipeline, as plain models (no runtime objects)."""
+
+    pipeline: Pipeline
+    source: SourceModel
+    destination: DestinationModel
+    dataset: str
+    resources: tuple[str, ...]
+    project_root: Path
+    environment: str
+    secrets: Mapping[str, SecretEntry]
+
+    def asset_key(self, resource: str) -> list[str]:
+        """Asset key of one resource's table."""
+        return table_asset_key(self.dataset, resource)
+
+    def local_path(self, value: str) -> str:
+        """A local path made absolute against the project root; URLs unchanged."""
+        return resolve_local_path(self.project_root, value)
+
+
+def build_load_plan(project: Project, pipeline: Pipeline) -> LoadPlan:
+    """The plan of one pipeline of a loaded project."""
+    return LoadPlan(
+        pipeline=pipeline,
+        source=project.source_for(pipeline),
+        destination=project.destination_for(pipeline),
+        dataset=project.dataset_for(pipeline),
+        resources=tuple(project.resources_for(pipeline)),
+        project_root=project.root_dir,
+        environment=project.environment,
+        secrets=project.secrets,
+    )

@@ -1,0 +1,151 @@
+"""Run one pipeline step: build the dlt source, destination and pipeline, load, report metadata."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import traceback
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from dwh_dagster.ingestion.dlt_destinations import build_dlt_destination, loader_file_format
+from dwh_dagster.ingestion.dlt_sources import BuildContext, build_dlt_source
+from dwh_dagster.ingestion.plan import LoadPlan
+from dwh_dagster.ingestion.redaction import SecretRedactor
+from dwh_dagster.naming import dlt_pipeline_name
+from dwh_dagster.secrets import SecretResolver
+
+STATE_DIR_VAR = "DWH_STATE_DIR"
+_MAX_TRACE_CHARS = 4000
+
+
+class IngestionError(Exception):
+    """A pipeline step failed; the message is already free of secret values."""
+
+
+def state_root(project_root: Path) -> Path:
+    """Where dlt working directories live.
+
+    ``$DWH_STATE_DIR``, else ``$DAGSTER_HOME/dwh_state``, else ``.dwh/`` in the project root.
+    """
+    if os.environ.get(STATE_DIR_VAR):
+        return Path(os.environ[STATE_DIR_VAR]).expanduser()
+    if os.environ.get("DAGSTER_HOME"):
+        return Path(os.environ["DAGSTER_HOME"]).expanduser() / "dwh_state"
+    return project_root / ".dwh"
+
+
+def configure_dlt_runtime() -> None:
+    """dlt defaults for runs: no telemetry, quiet logs (the user's own env vars win)."""
+    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
+
+
+def _row_count(pipeline: Any, table: str) -> int | None:
+    try:
+        with pipeline.sql_client() as client:
+            qualified = client.make_qualified_table_name(table)
+            rows = client.execute_sql(f"SELECT count(*) FROM {qualified}")
+            return int(rows[0][0]) if rows else None
+    except Exception:  # filesystem destinations have no SQL client; a count is only a nicety
+        return None
+
+
+def _make_translator(keys: dict[str, dg.AssetKey]) -> Any:
+    from dagster_dlt import DagsterDltTranslator
+    from dagster_dlt.translator import DltResourceTranslatorData
+
+    class _KeyTranslator(DagsterDltTranslator):
+        def get_asset_spec(self, data: DltResourceTranslatorData) -> dg.AssetSpec:
+            return dg.AssetSpec(key=keys[data.resource.name])
+
+    return _KeyTranslator()
+
+
+def _load(
+    context: dg.AssetExecutionContext,
+    plan: LoadPlan,
+    selected: Sequence[str],
+    ctx: BuildContext,
+    work_dir: Path,
+) -> list[dg.MaterializeResult]:
+    import dlt
+    from dagster_dlt import DagsterDltResource
+
+    source = build_dlt_source(plan.source, selected, ctx)
+    destination = build_dlt_destination(plan.destination, ctx)
+    pipeline = dlt.pipeline(
+        pipeline_name=dlt_pipeline_name(plan.pipeline.name),
+        destination=destination,
+        dataset_name=plan.dataset,
+        pipelines_dir=str(work_dir),
+    )
+    run_kwargs: dict[str, Any] = {}
+    file_format = loader_file_format(plan.destination)
+    if file_format:
+        run_kwargs["loader_file_format"] = file_format
+    translator = _make_translator({name: dg.AssetKey(plan.asset_key(name)) for name in plan.resources})
+    events = list(
+        DagsterDltResource().run(
+            context, dlt_source=source, dlt_pipeline=pipeline, dagster_dlt_translator=translator, **run_kwargs
+        )
+    )
+    load_info = pipeline.last_trace.last_load_info if pipeline.last_trace else None
+    load_ids = list(load_info.loads_ids) if load_info else []
+    results: list[dg.MaterializeResult] = []
+    for event in events:
+        table = event.asset_key.path[-1] if event.asset_key else ""
+        metadata: dict[str, Any] = dict(event.metadata or {})
+        rows_loaded = metadata.get("rows_loaded")
+        metadata["rows_loaded"] = int(getattr(rows_loaded, "value", rows_loaded) or 0)
+        metadata["dwh/load_id"] = ", ".join(load_ids) or "-"
+        metadata["dwh/pipeline"] = plan.pipeline.name
+        count = _row_count(pipeline, table)
+        if count is not None:
+            metadata["dagster/row_count"] = count
+        context.log.info(
+            f"{plan.dataset}.{table}: {metadata['rows_loaded']} rows loaded"
+            + (f", {count} rows in table" if count is not None else "")
+        )
+        results.append(dg.MaterializeResult(asset_key=event.asset_key, metadata=metadata))
+    return results
+
+
+def run_pipeline(context: dg.AssetExecutionContext, plan: LoadPlan) -> Iterator[dg.MaterializeResult]:
+    """Load the selected tables of one pipeline and yield one materialization per table.
+
+    Secrets are read now, from the env vars of ``secrets_mapping.yaml``; their values are masked
+    in log records while the step runs and never reach an error message.
+    """
+    configure_dlt_runtime()
+    selected = [
+        name for name in plan.resources if dg.AssetKey(plan.asset_key(name)) in context.selected_asset_keys
+    ]
+    redactor = SecretRedactor()
+    ctx = BuildContext(
+        resolve=redactor.recording(SecretResolver(plan.secrets, plan.environment).resolve),
+        local_path=plan.local_path,
+    )
+    work_dir = state_root(plan.project_root) / plan.pipeline.name / context.run_id
+    context.log.info(
+        f"loading {', '.join(selected)} from {plan.source.type} source '{plan.source.name}' into "
+        f"{plan.destination.type} destination '{plan.destination.name}', dataset '{plan.dataset}'"
+    )
+    failure: str | None = None
+    results: list[dg.MaterializeResult] = []
+    with redactor.masking_logs():
+        try:
+            results = _load(context, plan, selected, ctx, work_dir)
+        except Exception as exc:
+            detail = "".join(traceback.format_exception(exc))[-_MAX_TRACE_CHARS:]
+            failure = redactor.redact(f"{type(exc).__name__}: {exc}\n\nTraceback (last part):\n{detail}")
+    if failure is not None:
+        # raised outside the except block so that the original exception (and any secret in it)
+        # is not chained onto this one
+        context.log.error(f"pipeline {plan.pipeline.name} failed; dlt working directory kept at {work_dir}")
+        raise IngestionError(f"pipeline '{plan.pipeline.name}' failed: {failure}")
+    shutil.rmtree(work_dir, ignore_errors=True)
+    yield from results
