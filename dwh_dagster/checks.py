@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -14,12 +13,11 @@ from dwh_dagster.models.destinations import DuckDbDestination
 from dwh_dagster.models.jobs import Job
 from dwh_dagster.models.pipelines import Pipeline
 from dwh_dagster.models.secrets import SecretEntry
-from dwh_dagster.models.sources import RestApiSource
+from dwh_dagster.models.sources import PARENT_REFERENCE, RestApiSource
 from dwh_dagster.models.triggers import AssetMaterializedEvent, EventTrigger, JobFinishedEvent
 from dwh_dagster.project import Project
 from dwh_dagster.secrets import iter_secret_references, secret_key_of
 
-_PARENT_REF = re.compile(r"\{resources\.([^.}]+)\.([^}]+)\}")
 _KIND_LABEL = {
     "sources": "source",
     "destinations": "destination",
@@ -351,7 +349,7 @@ class _Checker:
                 ]
                 parents = set()
                 for path, value in places:
-                    for parent, _field in _PARENT_REF.findall(str(value)):
+                    for parent, _field in PARENT_REFERENCE.findall(str(value)):
                         parents.add(parent)
                         if parent == resource.name:
                             self.errors.append(obj.error(path, "a resource cannot be its own parent"))

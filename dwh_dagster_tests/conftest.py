@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -38,3 +40,51 @@ def write_project(tmp_path: Path) -> WriteProject:
         return defs
 
     return write
+
+
+@pytest.fixture
+def dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh DAGSTER_HOME holding the repo's dagster.yaml; dlt state goes inside it."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.delenv("DWH_STATE_DIR", raising=False)
+    return home
+
+
+RunJob = Callable[..., "dg.ExecuteInProcessResult"]
+
+
+@pytest.fixture
+def run_job(dagster_home: Path) -> RunJob:
+    """Run a job of a defs directory in-process on the instance in ``dagster_home``.
+
+    ``run_job(defs_dir, "job_name", environment="dev", asset_selection=None)`` returns the result
+    (failures do not raise; check ``result.success``).
+    """
+
+    def run(
+        defs_dir: Path,
+        job_name: str,
+        environment: str = "dev",
+        asset_selection: list[list[str]] | None = None,
+    ) -> dg.ExecuteInProcessResult:
+        from dwh_dagster.definitions import build_definitions
+        from dwh_dagster.loader import load_project
+
+        defs = build_definitions(load_project(defs_dir, environment))
+        job = defs.resolve_job_def(job_name)
+        selection = [dg.AssetKey(k) for k in asset_selection] if asset_selection else None
+        with dg.DagsterInstance.get() as instance:
+            return job.execute_in_process(instance=instance, raise_on_error=False, asset_selection=selection)
+
+    return run
+
+
+def duckdb_rows(database: Path, sql: str) -> list[tuple[object, ...]]:
+    """Rows of a query against a DuckDB file, opened read-only."""
+    import duckdb
+
+    with duckdb.connect(str(database), read_only=True) as connection:
+        return connection.execute(sql).fetchall()

@@ -18,6 +18,7 @@ from dwh_dagster.models.sources import (
     SqlDatabaseSource,
     find_resource,
     incremental_cursor,
+    parent_resources,
 )
 from dwh_dagster.naming import duckdb_pool, source_asset_key, table_asset_key
 from dwh_dagster.project import Project
@@ -68,14 +69,17 @@ def build_pipeline_asset_specs(project: Project, pipeline: Pipeline) -> list[dg.
         other = project.pipelines[dependency]
         other_dataset = project.dataset_for(other)
         upstream += [dg.AssetKey(table_asset_key(other_dataset, r)) for r in project.resources_for(other)]
+    loaded = project.resources_for(pipeline)
     specs = []
-    for resource in project.resources_for(pipeline):
-        description = find_resource(source, resource).description or pipeline.description
+    for resource in loaded:
+        model = find_resource(source, resource)
+        parents = parent_resources(model) if isinstance(model, RestApiResource) else []
+        parent_keys = [dg.AssetKey(table_asset_key(dataset, p)) for p in parents if p in loaded]
         specs.append(
             dg.AssetSpec(
                 key=table_asset_key(dataset, resource),
-                deps=upstream,
-                description=description,
+                deps=[*upstream, *parent_keys],
+                description=model.description or pipeline.description,
                 group_name=pipeline.name,
                 kinds={source.type, destination.type},
                 owners=list(pipeline.owners) or None,

@@ -292,6 +292,21 @@ class RestApiResource(StrictModel):
         return self
 
 
+PARENT_REFERENCE = re.compile(r"\{resources\.([^.}]+)\.([^}]+)\}")
+"""``{resources.<parent>.<field>}`` in a path or param makes a resource the child of ``<parent>``."""
+
+
+def parent_resources(resource: RestApiResource) -> list[str]:
+    """Names of the resources a rest_api resource reads its path or params from, in order."""
+    texts = [resource.endpoint.path, *(str(v) for v in resource.endpoint.params.values())]
+    found: list[str] = []
+    for text in texts:
+        for parent, _field in PARENT_REFERENCE.findall(text):
+            if parent not in found:
+                found.append(parent)
+    return found
+
+
 def _check_merge_key(disposition: str, primary_key: object) -> None:
     if disposition == "merge" and not primary_key:
         raise ValueError("write_disposition 'merge' needs a primary_key to merge on; add primary_key")

@@ -1,0 +1,106 @@
+"""The offline demo loads the committed sample data into DuckDB, incrementally and idempotently."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from dwh_dagster.cli import main
+from dwh_dagster.sample_data import generate
+from dwh_dagster_tests.conftest import REPO_ROOT, YAML_DEFS, RunJob, duckdb_rows
+
+
+@pytest.fixture
+def demo_project(tmp_path: Path) -> Path:
+    """A copy of the shipped yaml_defs and sample data, so runs write inside tmp_path."""
+    shutil.copytree(YAML_DEFS, tmp_path / "yaml_defs")
+    shutil.copytree(REPO_ROOT / "sample_data", tmp_path / "sample_data")
+    return tmp_path / "yaml_defs"
+
+
+def test_committed_sample_data_matches_the_generator(tmp_path: Path) -> None:
+    for generated in generate(tmp_path / "regenerated"):
+        committed = REPO_ROOT / "sample_data" / generated.name
+        assert committed.read_bytes() == generated.read_bytes(), f"regenerate {committed.name}"
+
+
+def test_demo_job_loads_every_table(demo_project: Path, run_job: RunJob) -> None:
+    result = run_job(demo_project, "demo_job")
+    assert result.success
+    database = demo_project.parent / "data" / "dwh_dev.duckdb"
+    counts = {
+        table: duckdb_rows(database, f"select count(*) from demo.{table}")[0][0]
+        for table in ("customers", "orders", "orders__items", "payments")
+    }
+    assert counts["customers"] == 50
+    assert counts["orders"] == 200
+    assert counts["payments"] == 200
+    assert counts["orders__items"] >= 200
+    metadata = {
+        event.asset_key.to_user_string(): event.event_specific_data.materialization.metadata  # type: ignore[union-attr]
+        for event in result.get_asset_materialization_events()
+    }
+    assert set(metadata) == {"demo/customers", "demo/orders", "demo/payments"}
+    assert metadata["demo/orders"]["rows_loaded"].value == 200
+    assert metadata["demo/orders"]["dagster/row_count"].value == 200
+    assert metadata["demo/orders"]["dwh/load_id"].value != "-"
+    columns = {c.name for c in metadata["demo/customers"]["dagster/column_schema"].value.columns}
+    assert {"id", "email", "country"} <= columns
+
+
+def test_second_run_is_incremental_and_merge_never_duplicates(
+    demo_project: Path, run_job: RunJob, dagster_home: Path
+) -> None:
+    assert run_job(demo_project, "demo_job").success
+    shutil.rmtree(dagster_home / "dwh_state", ignore_errors=True)  # a lost local folder
+    second = run_job(demo_project, "demo_job")
+    assert second.success
+    loaded = {
+        e.asset_key.to_user_string(): e.event_specific_data.materialization.metadata["rows_loaded"].value  # type: ignore[union-attr]
+        for e in second.get_asset_materialization_events()
+    }
+    assert loaded["demo/orders"] == 0  # no file changed: the cursor came back from the destination
+    database = demo_project.parent / "data" / "dwh_dev.duckdb"
+    assert duckdb_rows(database, "select count(*), count(distinct id) from demo.customers")[0] == (50, 50)
+    assert duckdb_rows(database, "select count(*) from demo.payments")[0][0] == 200
+
+
+def test_single_table_can_be_materialized_alone(demo_project: Path, run_job: RunJob) -> None:
+    result = run_job(demo_project, "demo_job", asset_selection=[["demo", "payments"]])
+    assert result.success
+    assert [e.asset_key.to_user_string() for e in result.get_asset_materialization_events()] == [
+        "demo/payments"
+    ]
+    database = demo_project.parent / "data" / "dwh_dev.duckdb"
+    tables = {
+        r[0]
+        for r in duckdb_rows(
+            database, "select table_name from information_schema.tables where table_schema = 'demo'"
+        )
+    }
+    assert "payments" in tables and "customers" not in tables
+
+
+def test_dwh_run_prints_each_table_and_its_row_count(
+    demo_project: Path, dagster_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "demo_job", "--defs", str(demo_project)]) == 0
+    out = capsys.readouterr().out
+    assert "demo/customers" in out and "demo/orders" in out and "demo/payments" in out
+    assert "job demo_job succeeded" in out
+    line = next(line for line in out.splitlines() if line.startswith("demo/orders"))
+    assert line.split()[1:] == ["200", "200"]
+
+
+def test_dwh_run_exits_non_zero_when_a_step_fails(
+    demo_project: Path, dagster_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.rmtree(demo_project.parent / "sample_data")
+    (demo_project.parent / "sample_data").mkdir()
+    (demo_project.parent / "sample_data" / "payments.parquet").write_text("not parquet")
+    assert main(["run", "demo_job", "--defs", str(demo_project)]) == 1
+    captured = capsys.readouterr()
+    assert "FAILED load_demo_to_duckdb" in captured.err
+    assert "job demo_job failed" in captured.out
