@@ -36,8 +36,16 @@ def suggest(value: object, choices: Iterable[str]) -> str | None:
         return lowered[value.lower()]
     matches = difflib.get_close_matches(value, options, n=1, cutoff=0.6)
     if not matches:
-        matches = difflib.get_close_matches(value.lower(), list(lowered), n=1, cutoff=0.6)
-        matches = [lowered[m] for m in matches]
+        matches = [
+            lowered[m] for m in difflib.get_close_matches(value.lower(), list(lowered), n=1, cutoff=0.6)
+        ]
+    if not matches:  # 'production' -> 'prod': difflib scores these too low
+        prefixed = [
+            c
+            for c in options
+            if min(len(c), len(value)) >= 3 and (c.startswith(value) or value.startswith(c))
+        ]
+        matches = prefixed if len(prefixed) == 1 else []
     return matches[0] if matches else None
 
 
@@ -50,6 +58,19 @@ def did_you_mean(value: object, choices: Iterable[str]) -> str:
 def list_choices(choices: Iterable[str]) -> str:
     """Render valid values as ``'a', 'b', 'c'`` (sorted, de-duplicated)."""
     return ", ".join(f"'{c}'" for c in sorted(set(choices)))
+
+
+def describe_value(value: object) -> str:
+    """How a parsed YAML value reads in a message: ``a list``, ``a mapping``, ``'text'``, ``42``."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    return f"'{value}'" if isinstance(value, str) else repr(value)
 
 
 def _display_path(file: Path) -> str:

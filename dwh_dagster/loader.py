@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from dwh_dagster.environments import apply_environment_overlay, resolve_environment
-from dwh_dagster.errors import ConfigError, ProjectConfigError, did_you_mean, list_choices
+from dwh_dagster.errors import ConfigError, ProjectConfigError, describe_value, did_you_mean, list_choices
 from dwh_dagster.models.files import (
     FILE_KINDS,
     KIND_BY_FOLDER,
@@ -120,7 +120,7 @@ def _load_document(
         return None, [
             doc.error(
                 (),
-                f"expected a mapping with {expected} at the top, got a {type(doc.data).__name__}",
+                f"expected a mapping with {expected} at the top, got {describe_value(doc.data)}",
                 f"start the file with '{folder_kind.top_key if folder_kind else 'source'}:'",
             )
         ]

@@ -22,8 +22,8 @@ def build_json_schema(kind: FileKind) -> dict[str, Any]:
     schema = kind.model.model_json_schema(mode="validation", by_alias=True)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": f"dwh-dagster {kind.label} file",
         **schema,
+        "title": f"dwh-dagster {kind.label} file",
     }
 
 

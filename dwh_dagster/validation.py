@@ -9,7 +9,7 @@ from typing import Any, Union
 
 from pydantic import BaseModel, ValidationError
 
-from dwh_dagster.errors import ConfigError, FieldPath, did_you_mean, list_choices
+from dwh_dagster.errors import ConfigError, FieldPath, describe_value, did_you_mean, list_choices
 from dwh_dagster.yaml_loading import Document
 
 _QUOTED = re.compile(r"'([^']*)'")
@@ -47,35 +47,12 @@ def _field_by_key(model: type[BaseModel], key: str) -> Any:
     return None
 
 
-def model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The model class that validates the mapping at ``loc`` (pydantic's loc), if it can be told."""
-    current: Any = root
-    for elem in loc:
-        members = _union_members(current)
-        models = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
-        if isinstance(elem, str) and len(models) > 1:
-            tagged = [m for m in models if _tag_values(m) and elem in _tag_values(m)]
-            if tagged:
-                current = tagged[0]
-                continue
-        if len(models) >= 1 and isinstance(elem, str):
-            info = None
-            for m in models:
-                info = _field_by_key(m, elem)
-                if info is not None:
-                    break
-            if info is None:
-                # a union tag such as 'str' or 'list[str]': stay where we are
-                continue
-            current = info.annotation
-            continue
-        containers = [m for m in members if typing.get_origin(m) in (list, dict)]
-        if containers:
-            current = typing.get_args(containers[0])[-1]
-            continue
-    members = _union_members(current)
-    models = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
-    return models[0] if len(models) == 1 else None
+def _models(tp: Any) -> list[type[BaseModel]]:
+    return [m for m in _union_members(tp) if isinstance(m, type) and issubclass(m, BaseModel)]
+
+
+def _containers(tp: Any) -> list[Any]:
+    return [m for m in _union_members(tp) if typing.get_origin(m) in (list, dict)]
 
 
 def _tag_values(model: type[BaseModel]) -> tuple[str, ...]:
@@ -88,20 +65,60 @@ def _tag_values(model: type[BaseModel]) -> tuple[str, ...]:
     return ()
 
 
-def _data_path(data: Any, loc: tuple[Any, ...], keep_last: bool) -> FieldPath:
-    """Map pydantic's loc onto the real data, dropping union tags that are not in the YAML."""
+def _walk(root: type[BaseModel], data: Any, loc: tuple[Any, ...], keep_last: bool) -> tuple[FieldPath, Any]:
+    """Follow pydantic's ``loc`` through the models and the data together.
+
+    Returns the path in the YAML data (union tags and branch labels dropped) and the type that
+    validates the value at the end of ``loc``.
+    """
+    current: Any = root
+    value = data
     path: list[str | int] = []
-    current = data
     for index, elem in enumerate(loc):
         last = index == len(loc) - 1
-        in_dict = isinstance(current, dict) and elem in current
-        in_list = isinstance(current, list) and isinstance(elem, int) and 0 <= elem < len(current)
-        if in_dict or in_list:
+        models = _models(current)
+        if isinstance(elem, str) and len(models) > 1:
+            tagged = [m for m in models if elem in _tag_values(m)]
+            if tagged:  # a discriminated union's tag: pick the branch, the data does not move
+                current = tagged[0]
+                continue
+        info = None
+        if isinstance(elem, str):
+            info = next((i for m in models if (i := _field_by_key(m, elem)) is not None), None)
+        in_data = (isinstance(value, dict) and elem in value) or (
+            isinstance(value, list) and isinstance(elem, int) and 0 <= elem < len(value)
+        )
+        if info is not None:
+            current = info.annotation
+        elif in_data and _containers(current):
+            current = typing.get_args(_containers(current)[0])[-1]
+        elif isinstance(elem, str) and not in_data:
+            # a union branch label such as 'list[str]' or 'function-after[...]'
+            narrowed = [
+                c for c in _containers(current) if elem.startswith(f"{typing.get_origin(c).__name__}[")
+            ]
+            if narrowed:
+                current = narrowed[0]
+            if not (last and keep_last):
+                continue
+        else:
+            current = None
+        if in_data:
             path.append(elem)
-            current = current[elem]
-        elif last and keep_last and isinstance(elem, str | int):
+            value = value[elem]
+        elif last and keep_last:
             path.append(elem)
-    return tuple(path)
+    return tuple(path), current
+
+
+def model_at(root: type[BaseModel], data: Any, loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model class that validates the mapping at ``loc`` (pydantic's loc), if it can be told."""
+    models = _models(_walk(root, data, loc, keep_last=False)[1])
+    return models[0] if len(models) == 1 else None
+
+
+def _data_path(doc: Document, root: type[BaseModel], loc: tuple[Any, ...], keep_last: bool) -> FieldPath:
+    return _walk(root, doc.data, loc, keep_last)[0]
 
 
 def _value_at(data: Any, path: FieldPath) -> Any:
@@ -113,33 +130,23 @@ def _value_at(data: Any, path: FieldPath) -> Any:
     return data
 
 
-def _input_repr(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if value is None:
-        return "nothing (null)"
-    return repr(value) if not isinstance(value, str) else f"'{value}'"
-
-
 def _translate_one(doc: Document, root: type[BaseModel], err: Any) -> ConfigError:
     kind = err["type"]
     loc = tuple(err["loc"])
     ctx = err.get("ctx") or {}
     value = err.get("input")
     if kind == "missing":
-        path = _data_path(doc.data, loc, keep_last=True)
+        path = _data_path(doc, root, loc, keep_last=True)
         name = path[-1] if path else loc[-1]
-        parent_model = model_at(root, loc[:-1])
+        parent_model = model_at(root, doc.data, loc[:-1])
         info = _field_by_key(parent_model, str(name)) if parent_model else None
         described = f" ({info.description.rstrip('.')})" if info is not None and info.description else ""
         e = doc.error(path, f"missing required field '{name}'{described}", f"add '{name}:' here", at_key=True)
         return e
     if kind == "extra_forbidden":
-        path = _data_path(doc.data, loc, keep_last=True)
+        path = _data_path(doc, root, loc, keep_last=True)
         key = str(path[-1]) if path else str(loc[-1])
-        parent_model = model_at(root, loc[:-1])
+        parent_model = model_at(root, doc.data, loc[:-1])
         allowed = (
             [info.alias or name for name, info in parent_model.model_fields.items()] if parent_model else []
         )
@@ -149,7 +156,7 @@ def _translate_one(doc: Document, root: type[BaseModel], err: Any) -> ConfigErro
             hint = f"{hint} {valid}" if hint else valid
         return doc.error(path, f"unknown field '{key}'", hint, at_key=True)
     if kind == "union_tag_invalid":
-        path = _data_path(doc.data, loc, keep_last=False)
+        path = _data_path(doc, root, loc, keep_last=False)
         expected = _QUOTED.findall(str(ctx.get("expected_tags", "")))
         valid = f"valid types: {list_choices(expected)}"
         value = _value_at(doc.data, path)
@@ -163,52 +170,38 @@ def _translate_one(doc: Document, root: type[BaseModel], err: Any) -> ConfigErro
         hint = did_you_mean(tag, expected)
         return doc.error(path, f"unknown type '{tag}'", f"{hint} {valid}" if hint else valid)
     if kind == "union_tag_not_found":
-        path = _data_path(doc.data, loc, keep_last=False)
-        expected = _expected_tags_for(root, loc)
+        path = _data_path(doc, root, loc, keep_last=False)
+        expected = _expected_tags_for(root, doc.data, loc)
         valid = f"add 'type:' with one of {list_choices(expected)}" if expected else "add 'type:'"
         return doc.error((*path, "type"), "missing required field 'type'", valid, at_key=True)
-    path = _data_path(doc.data, loc, keep_last=False)
+    path = _data_path(doc, root, loc, keep_last=False)
     if kind in ("literal_error", "enum"):
         expected = _QUOTED.findall(str(ctx.get("expected", "")))
         hint = did_you_mean(value, expected)
         valid = f"valid values: {list_choices(expected)}"
-        return doc.error(path, f"invalid value {_input_repr(value)}", f"{hint} {valid}" if hint else valid)
+        return doc.error(path, f"invalid value {describe_value(value)}", f"{hint} {valid}" if hint else valid)
     message = str(err["msg"])
     if kind in ("value_error", "assertion_error"):
         message = re.sub(r"^(Value|Assertion) error, ", "", message)
     elif kind in ("model_type", "model_attributes_type", "dict_type"):
-        message = f"expected a mapping of fields, got {_input_repr(value)}"
+        message = f"expected a mapping of fields, got {describe_value(value)}"
     elif kind == "list_type":
-        message = f"expected a list, got {_input_repr(value)}"
+        message = f"expected a list, got {describe_value(value)}"
     elif kind in ("string_type",):
-        message = f"expected a text value, got {_input_repr(value)}"
+        message = f"expected a text value, got {describe_value(value)}"
         hint = "quote the value" if isinstance(value, int | float | bool) else ""
         return doc.error(path, message, hint)
     elif kind == "too_short":
         message = "must not be empty" if ctx.get("actual_length") == 0 else message
     else:
-        message = f"{message[:1].lower()}{message[1:]}, got {_input_repr(value)}"
+        message = f"{message[:1].lower()}{message[1:]}, got {describe_value(value)}"
     return doc.error(path, message)
 
 
-def _expected_tags_for(root: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
-    current: Any = root
-    for elem in loc:
-        models = [m for m in _union_members(current) if isinstance(m, type) and issubclass(m, BaseModel)]
-        if models and isinstance(elem, str):
-            info = _field_by_key(models[0], elem)
-            if info is None:
-                continue
-            current = info.annotation
-        else:
-            containers = [m for m in _union_members(current) if typing.get_origin(m) in (list, dict)]
-            if containers:
-                current = typing.get_args(containers[0])[-1]
-    tags: list[str] = []
-    for member in _union_members(current):
-        if isinstance(member, type) and issubclass(member, BaseModel):
-            tags.extend(_tag_values(member))
-    return tags
+def _expected_tags_for(root: type[BaseModel], data: Any, loc: tuple[Any, ...]) -> list[str]:
+    return [
+        tag for model in _models(_walk(root, data, loc, keep_last=False)[1]) for tag in _tag_values(model)
+    ]
 
 
 def translate_validation_error(
@@ -217,7 +210,7 @@ def translate_validation_error(
     """All problems of one pydantic error, located in ``doc``; union alternatives are combined."""
     raw = exc.errors(include_url=False)
     paths = [
-        _data_path(doc.data, tuple(e["loc"]), keep_last=e["type"] in ("missing", "extra_forbidden"))
+        _data_path(doc, root, tuple(e["loc"]), keep_last=e["type"] in ("missing", "extra_forbidden"))
         for e in raw
     ]
     keep = []

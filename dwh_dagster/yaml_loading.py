@@ -75,41 +75,70 @@ class _Builder:
         self.doc = doc
         self.loader = loader
         self.errors: list[ConfigError] = []
+        self._active: set[int] = set()  # nodes on the current path, to catch recursive aliases
+
+    def _error(self, node: yaml.Node, path: FieldPath, message: str, hint: str = "") -> None:
+        line, column = _mark(node)
+        self.errors.append(ConfigError(self.doc.file, message, line, column, format_field_path(path), hint))
+
+    def _scalar(self, node: yaml.Node, path: FieldPath) -> Any:
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.MarkedYAMLError as exc:
+            self._error(node, path, f"invalid value: {exc.problem}", "remove the '!!' tag or fix the value")
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            tag = node.tag.rsplit(":", 1)[-1]
+            detail = str(exc).split("\n")[0][:120]
+            self._error(node, path, f"invalid {tag} value ({detail})", "remove the '!!' tag or fix the value")
+        return None
 
     def build(self, node: yaml.Node, path: FieldPath) -> Any:
         self.doc.values[path] = _mark(node)
-        if isinstance(node, yaml.MappingNode):
-            self.loader.flatten_mapping(node)  # resolves '<<' merge keys
-            result: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                key = self.loader.construct_object(key_node, deep=True)
-                if not isinstance(key, str | int | float | bool) or key is None:
-                    self.errors.append(
-                        ConfigError(self.doc.file, "mapping keys must be plain strings", *_mark(key_node))
-                    )
-                    continue
-                key = str(key) if not isinstance(key, str) else key
-                child = (*path, key)
-                if key in result:
+        if isinstance(node, yaml.ScalarNode):
+            return self._scalar(node, path)
+        if id(node) in self._active:
+            self._error(node, path, "recursive alias: this value contains itself", "remove the alias (*name)")
+            return None
+        self._active.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
+            assert isinstance(node, yaml.MappingNode)
+            return self._mapping(node, path)
+        finally:
+            self._active.discard(id(node))
+
+    def _mapping(self, node: yaml.MappingNode, path: FieldPath) -> dict[str, Any]:
+        explicit = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
+        self.loader.flatten_mapping(node)  # resolves '<<' merge keys; merged pairs come first
+        merged_count = len(node.value) - explicit
+        result: dict[str, Any] = {}
+        written: set[str] = set()
+        for index, (key_node, value_node) in enumerate(node.value):
+            key = self._scalar(key_node, path) if isinstance(key_node, yaml.ScalarNode) else None
+            if not isinstance(key, str | int | float | bool):
+                self._error(
+                    key_node, path, "mapping keys must be plain text", "write the key as a simple word"
+                )
+                continue
+            key = key if isinstance(key, str) else str(key)
+            child = (*path, key)
+            from_merge = index < merged_count
+            if not from_merge:
+                if key in written:
                     first = self.doc.keys.get(child)
                     where = f" (first defined on line {first[0]})" if first else ""
-                    self.errors.append(
-                        ConfigError(
-                            file=self.doc.file,
-                            message=f"duplicate key '{key}'{where}",
-                            line=_mark(key_node)[0],
-                            column=_mark(key_node)[1],
-                            field=format_field_path(child),
-                            hint="remove one of the two entries or merge them",
-                        )
+                    self._error(
+                        key_node,
+                        child,
+                        f"duplicate key '{key}'{where}",
+                        "remove one of the two entries or merge them",
                     )
                     continue
-                self.doc.keys[child] = _mark(key_node)
-                result[key] = self.build(value_node, child)
-            return result
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
-        return self.loader.construct_object(node, deep=True)
+                written.add(key)
+            self.doc.keys[child] = _mark(key_node)
+            result[key] = self.build(value_node, child)  # later entries (and explicit keys) win
+        return result
 
 
 def parse_yaml_file(file: Path) -> tuple[Document | None, list[ConfigError]]:
@@ -136,16 +165,21 @@ def parse_yaml_file(file: Path) -> tuple[Document | None, list[ConfigError]]:
 
 def parse_yaml_text(text: str, file: Path) -> tuple[Document | None, list[ConfigError]]:
     """Parse YAML text that came from ``file`` (the path is used in messages only)."""
-    loader = _PlainLoader(text)
+    try:
+        loader = _PlainLoader(text)
+    except yaml.YAMLError as exc:
+        return None, [_reader_error(file, text, exc)]
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         return None, [_syntax_error(file, text, exc)]
     except yaml.YAMLError as exc:
-        return None, [ConfigError(file, f"YAML syntax error: {exc}")]
+        return None, [_reader_error(file, text, exc)]
+    except RecursionError:
+        return None, [ConfigError(file, "YAML nesting is too deep", hint="flatten the structure")]
     finally:
         loader.dispose()
-    if node is None:
+    if node is None or (isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null") and not node.value):
         return None, [
             ConfigError(
                 file, "file is empty", line=1, column=1, hint="write the configuration or delete the file"
@@ -156,15 +190,9 @@ def parse_yaml_text(text: str, file: Path) -> tuple[Document | None, list[Config
     try:
         doc.data = builder.build(node, ())
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        return None, [
-            ConfigError(
-                file,
-                f"YAML error: {exc.problem}",
-                line=mark.line + 1 if mark else None,
-                column=mark.column + 1 if mark else None,
-            )
-        ]
+        return None, [_syntax_error(file, text, exc)]
+    except RecursionError:
+        return None, [ConfigError(file, "YAML nesting is too deep", hint="flatten the structure")]
     if builder.errors:
         return doc, builder.errors
     return doc, []
@@ -186,6 +214,47 @@ def _unclosed_quote(lines: list[str], last: int) -> tuple[int, int] | None:
     return None
 
 
+def _unclosed_bracket(text: str) -> tuple[str, int, int] | None:
+    """The first ``[`` or ``{`` (with its line and column) that is never closed, outside quotes."""
+    stack: list[tuple[str, int, int]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        quote = ""
+        for index, char in enumerate(line):
+            if quote:
+                if char == quote:
+                    quote = ""
+                continue
+            if char in "\"'" and (index == 0 or line[index - 1] in " \t[{,:"):
+                quote = char
+            elif char == "#" and (index == 0 or line[index - 1] in " \t"):
+                break
+            elif char in "[{":
+                stack.append((char, number, index + 1))
+            elif char in "]}" and stack:
+                stack.pop()
+    return stack[0] if stack else None
+
+
+def _reader_error(file: Path, text: str, exc: yaml.YAMLError) -> ConfigError:
+    """An error of PyYAML's reader (a character YAML does not allow), located by its offset."""
+    position = getattr(exc, "position", None)
+    if isinstance(position, int):
+        line = text.count("\n", 0, position) + 1
+        column = position - (text.rfind("\n", 0, position) + 1) + 1
+        character = getattr(exc, "character", "")
+        if isinstance(character, str) and character:
+            character = ord(character)
+        code = f"U+{character:04X}" if isinstance(character, int) else repr(character)
+        return ConfigError(
+            file,
+            f"YAML syntax error: character {code} is not allowed in YAML",
+            line,
+            column,
+            hint="remove it (control characters must be written as escapes in double quotes)",
+        )
+    return ConfigError(file, f"YAML syntax error: {exc}")
+
+
 def _syntax_error(file: Path, text: str, exc: yaml.MarkedYAMLError) -> ConfigError:
     """Locate a YAML syntax error where the user has to fix it, not where the parser gave up."""
     mark = exc.problem_mark or exc.context_mark
@@ -204,16 +273,26 @@ def _syntax_error(file: Path, text: str, exc: yaml.MarkedYAMLError) -> ConfigErr
                 *unclosed,
                 hint="add the closing quote at the end of the value",
             )
-    if "flow" in context and exc.context_mark is not None:
-        opener = lines[exc.context_mark.line][exc.context_mark.column : exc.context_mark.column + 1]
-        closer = {"[": "]", "{": "}"}.get(opener, "the closing bracket")
+    if context == "expected a single document in the stream":
         return ConfigError(
             file,
-            f"YAML syntax error: '{opener}' opened here is never closed ({problem})",
-            exc.context_mark.line + 1,
-            exc.context_mark.column + 1,
-            hint=f"add '{closer}' at the end of the list or mapping",
+            "YAML syntax error: a second document ('---') in the file",
+            line,
+            column,
+            hint="a config file holds one document: remove the '---' and what follows, or split the file",
         )
+    if "flow" in context:
+        unclosed_bracket = _unclosed_bracket(text)
+        if unclosed_bracket is not None:
+            opener, bracket_line, bracket_column = unclosed_bracket
+            closer = {"[": "]", "{": "}"}[opener]
+            return ConfigError(
+                file,
+                f"YAML syntax error: '{opener}' opened here is never closed",
+                bracket_line,
+                bracket_column,
+                hint=f"add '{closer}' at the end of the list or mapping",
+            )
     if problem.startswith("mapping values are not allowed") and line is not None:
         previous = next(
             (
@@ -236,5 +315,5 @@ def _syntax_error(file: Path, text: str, exc: yaml.MarkedYAMLError) -> ConfigErr
         line is not None and 0 < line <= len(lines) and "\t" in lines[line - 1][: column or 0]
     ):
         hint = "YAML indentation uses spaces, not tabs"
-    suffix = f" {context}" if context else ""
-    return ConfigError(file, f"YAML syntax error: {problem}{suffix}", line, column, hint=hint)
+    text_message = f"{context}: {problem}" if context else problem
+    return ConfigError(file, f"YAML syntax error: {text_message}", line, column, hint=hint)

@@ -50,8 +50,8 @@ def _postgres(model: DestinationModel, ctx: BuildContext) -> Destination:
         "port": c.port,
         "connect_timeout": c.connect_timeout,
     }
-    if c.credentials_secret_key:
-        credentials["password"] = ctx.resolve(c.credentials_secret_key)
+    # dlt requires a password; an empty one lets libpq use trust/peer auth, ~/.pgpass or PGPASSWORD
+    credentials["password"] = ctx.resolve(c.credentials_secret_key) if c.credentials_secret_key else ""
     if c.sslmode:
         credentials["query"] = {"sslmode": c.sslmode}
     return dlt.destinations.postgres(
@@ -128,8 +128,11 @@ def _motherduck(model: DestinationModel, ctx: BuildContext) -> Destination:
 
     assert isinstance(model, MotherDuckDestination)
     c = model.connection
+    # dlt prefixes the database with `md:` itself; `md:analytics` (as MotherDuck writes it) would
+    # become `md:md:analytics`
+    database = c.database.removeprefix("md:")
     return dlt.destinations.motherduck(
-        credentials={"database": c.database, "password": ctx.resolve(c.credentials_secret_key)},
+        credentials={"database": database, "password": ctx.resolve(c.credentials_secret_key)},
         create_indexes=model.settings.create_indexes,
         destination_name=model.name,
     )

@@ -40,13 +40,28 @@ def _paginator_config(paginator: Any) -> dict[str, Any] | None:
     return {"type": paginator.type, **paginator.model_dump(exclude_unset=True, exclude={"type"})}
 
 
-def _auth_config(auth: RestApiAuth | None, resolve: Resolve) -> Any:
+def _mask_query_param_in_dlt_errors(name: str) -> None:
+    """Make dlt mask the query parameter ``name`` wherever it prints a request URL.
+
+    dlt's HTTP errors and request logs show the URL with only a fixed list of parameter names
+    masked (``api_key``, ``token``, ...); a key sent as ``?access=...`` would otherwise be written
+    verbatim into the exception, dlt's logs and the run trace dlt saves in its working directory.
+    The list is global to the process: adding a name only masks more.
+    """
+    from dlt.sources.helpers.rest_client.redaction import SENSITIVE_PARAMS
+
+    SENSITIVE_PARAMS.add(name.lower())
+
+
+def _auth_config(auth: RestApiAuth | None, resolve: Resolve, session: Any = None) -> Any:
     if auth is None:
         return None
     secret = resolve(auth.credentials_secret_key)
     if auth.type == "bearer":
         return {"type": "bearer", "token": secret}
     if auth.type == "api_key":
+        if auth.location == "query":
+            _mask_query_param_in_dlt_errors(auth.name)
         return {"type": "api_key", "name": auth.name, "api_key": secret, "location": auth.location}
     if auth.type == "http_basic":
         return {"type": "http_basic", "username": auth.username, "password": secret}
@@ -61,6 +76,9 @@ def _auth_config(auth: RestApiAuth | None, resolve: Resolve) -> Any:
         client_secret=secret,
         access_token_request_data=request_data,
         default_token_expiration=auth.default_token_expiration,
+        # the token request follows the source's timeout and retry policy too; without a session
+        # dlt posts it through its global client (60 s timeout, 5 attempts)
+        session=session,
     )
 
 
@@ -103,7 +121,7 @@ def rest_api_config(source: RestApiSource, resolve: Resolve, session: Any = None
     client: dict[str, Any] = {"base_url": source.connection.base_url}
     if source.connection.headers:
         client["headers"] = dict(source.connection.headers)
-    auth = _auth_config(source.connection.auth, resolve)
+    auth = _auth_config(source.connection.auth, resolve, session)
     if auth is not None:
         client["auth"] = auth
     paginator = _paginator_config(source.connection.paginator)

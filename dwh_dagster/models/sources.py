@@ -184,7 +184,25 @@ PaginatorName = Literal[
 
 
 def _type_shorthand(value: Any) -> Any:
-    return {"type": value} if isinstance(value, str) else value
+    if isinstance(value, str):
+        return {"type": value}
+    if not isinstance(value, dict):
+        raise ValueError(
+            "expected a paginator name ("
+            + ", ".join(PAGINATOR_TYPES)
+            + ") or a mapping with 'type' and its parameters"
+        )
+    return value
+
+
+def _path_shorthand(value: Any) -> Any:
+    if isinstance(value, str):
+        return {"path": value}
+    if not isinstance(value, dict):
+        raise ValueError(
+            "expected an endpoint path such as '/users', or a mapping with 'path', 'params', ..."
+        )
+    return value
 
 
 Paginator = Annotated[
@@ -247,9 +265,7 @@ class Endpoint(StrictModel):
 
 Endpointish = Annotated[
     Endpoint,
-    BeforeValidator(
-        lambda v: {"path": v} if isinstance(v, str) else v, json_schema_input_type=str | Endpoint
-    ),
+    BeforeValidator(_path_shorthand, json_schema_input_type=str | Endpoint),
 ]
 
 

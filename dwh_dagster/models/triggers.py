@@ -33,7 +33,7 @@ def _check_cron(value: str) -> str:
         raise ValueError(
             f"'{value}' is not a valid cron alias"
             + (f"; {hint}" if hint else "")
-            + f" valid aliases: {', '.join(repr(a) for a in CRON_ALIASES)}, or a 5-field expression"
+            + f"; valid aliases: {', '.join(repr(a) for a in CRON_ALIASES)}, or a 5-field expression"
         )
     fields = text.split()
     if len(fields) != 5:
