@@ -32,6 +32,11 @@ def _parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check every YAML file; exit 1 with all problems")
     _common(validate)
     validate.add_argument("--no-snippet", action="store_true", help="one line per problem, no source snippet")
+    validate.add_argument(
+        "--all-envs",
+        action="store_true",
+        help="validate dev, stage and prod (overrides of every environment)",
+    )
     listing = sub.add_parser("list", help="show sources, destinations, pipelines, jobs and triggers")
     _common(listing)
     listing.add_argument("--json", action="store_true", help="machine-readable output")
@@ -55,11 +60,26 @@ def _load(args: argparse.Namespace) -> Project:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    from dwh_dagster.errors import ConfigError
     from dwh_dagster.listing import summary_line
+    from dwh_dagster.models.base import ENVIRONMENTS
 
-    project = _load(args)
-    print(summary_line(project))
-    return 0
+    if not args.all_envs:
+        print(summary_line(_load(args)))
+        return 0
+    shown: set[ConfigError] = set()
+    failed = 0
+    for environment in ENVIRONMENTS:
+        try:
+            print(summary_line(load_project(args.defs, environment)))
+        except ProjectConfigError as exc:
+            failed += 1
+            new = [e for e in exc.errors if e not in shown]
+            shown.update(new)
+            print(f"environment {environment}: {len(exc.errors)} error(s)", file=sys.stderr)
+            for error in new:
+                print(error.render(with_snippet=not args.no_snippet), file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _cmd_list(args: argparse.Namespace) -> int:

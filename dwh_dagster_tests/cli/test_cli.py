@@ -13,7 +13,7 @@ import pytest
 
 from dwh_dagster.cli import main
 from dwh_dagster.models.files import ALL_KINDS
-from dwh_dagster_tests.conftest import ORIGINAL_DESIGN, REPO_ROOT
+from dwh_dagster_tests.conftest import ORIGINAL_DESIGN, REPO_ROOT, WriteProject
 from dwh_dagster_tests.loader.test_property import RICH_PROJECT_TEXT
 
 ORIGINAL = str(ORIGINAL_DESIGN)
@@ -452,3 +452,27 @@ def test_console_script_as_subprocess(broken: Path) -> None:
     assert result.stdout == ""
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().endswith("2 errors in the YAML project.")
+
+
+def test_validate_all_envs_reports_the_environment_that_breaks(
+    write_project: WriteProject, capsys: pytest.CaptureFixture[str]
+) -> None:
+    defs = write_project(
+        {
+            "destinations/wh.yaml": """
+                destination:
+                  name: wh
+                  type: duckdb
+                  environments:
+                    prod:
+                      connection: {databse: /srv/wh.duckdb}
+            """,
+        }
+    )
+    assert main(["validate", "--defs", str(defs)]) == 0
+    capsys.readouterr()
+    assert main(["validate", "--all-envs", "--defs", str(defs)]) == 1
+    captured = capsys.readouterr()
+    assert "environment dev" in captured.out and "environment stage" in captured.out
+    assert "environment prod: 1 error(s)" in captured.err
+    assert "wh.yaml:6:20: destination.connection.databse: unknown field 'databse'" in captured.err
