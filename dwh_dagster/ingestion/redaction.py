@@ -7,6 +7,7 @@ import logging
 import urllib.parse
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 MASK = "***"
 _MIN_LENGTH = 4  # shorter values would mask ordinary text
@@ -46,6 +47,18 @@ class SecretRedactor:
         for needle in sorted(self._needles, key=len, reverse=True):
             text = text.replace(needle, MASK)
         return text
+
+    def scrub_files(self, root: Path) -> list[Path]:
+        """Delete every file under ``root`` that holds a remembered value (a pickle cannot be edited)."""
+        needles = [n.encode() for n in self._needles]
+        removed = []
+        for path in sorted(root.rglob("*")) if root.exists() else []:
+            if path.is_file() and not path.is_symlink():
+                content = path.read_bytes()
+                if any(needle in content for needle in needles):
+                    path.unlink()
+                    removed.append(path)
+        return removed
 
     @contextmanager
     def masking_logs(self) -> Iterator[None]:

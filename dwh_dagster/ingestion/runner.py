@@ -145,6 +145,7 @@ def run_pipeline(context: dg.AssetExecutionContext, plan: LoadPlan) -> Iterator[
     if failure is not None:
         # raised outside the except block so that the original exception (and any secret in it)
         # is not chained onto this one
+        redactor.scrub_files(work_dir)  # dlt's saved trace may quote a secret (e.g. a URL with an api key)
         context.log.error(f"pipeline {plan.pipeline.name} failed; dlt working directory kept at {work_dir}")
         raise IngestionError(f"pipeline '{plan.pipeline.name}' failed: {failure}")
     shutil.rmtree(work_dir, ignore_errors=True)
