@@ -165,3 +165,73 @@ def test_loading_definitions_does_not_import_dlt(tmp_path: Path) -> None:
     result = _run([sys.executable, "-c", code], _clean_env(tmp_path))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_grpc_code_location_serves_the_definitions(tmp_path: Path) -> None:
+    env = _clean_env(tmp_path)
+    port = _free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "api",
+            "grpc",
+            "-m",
+            "dwh_dagster.definitions",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        import time
+
+        deadline = time.monotonic() + 90
+        healthy = False
+        while time.monotonic() < deadline and server.poll() is None:
+            check = _run(
+                [
+                    sys.executable,
+                    "-m",
+                    "dagster",
+                    "api",
+                    "grpc-health-check",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(port),
+                ],
+                env,
+            )
+            if check.returncode == 0:
+                healthy = True
+                break
+            time.sleep(1)
+        assert healthy, server.stderr.read() if server.poll() is not None and server.stderr else "no answer"
+        from dagster._grpc.client import DagsterGrpcClient
+
+        client = DagsterGrpcClient(port=port, host="127.0.0.1")
+        assert client.ping("hello")["echo"] == "hello"
+        from dagster._serdes import deserialize_value
+
+        response = deserialize_value(client.list_repositories())
+        assert type(response).__name__ == "ListRepositoriesResponse", response
+        assert [s.repository_name for s in response.repository_symbols] == ["__repository__"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
