@@ -122,7 +122,11 @@ class _Checker:
                 )
             )
             return None
-        hint = did_you_mean(reference, [*choices, *self.references[kind]])
+        real_files = [
+            obj.doc.file.relative_to(self.root / obj.kind.folder).as_posix()
+            for obj in self.objects[kind].values()
+        ]
+        hint = did_you_mean(reference, [*choices, *real_files])
         valid = f"known {label}s: {list_choices(choices)}" if choices else f"there is no {label} yet"
         self.errors.append(
             owner.error(path, f"unknown {label} '{reference}'", f"{hint} {valid}" if hint else valid)

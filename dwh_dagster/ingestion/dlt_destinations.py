@@ -50,7 +50,8 @@ def _postgres(model: DestinationModel, ctx: BuildContext) -> Destination:
         "port": c.port,
         "connect_timeout": c.connect_timeout,
     }
-    # dlt requires a password; an empty one lets libpq use trust/peer auth, ~/.pgpass or PGPASSWORD
+    # dlt requires a password (None fails config resolution); an empty one leaves it to the server
+    # (trust or peer authentication) and to libpq (~/.pgpass)
     credentials["password"] = ctx.resolve(c.credentials_secret_key) if c.credentials_secret_key else ""
     if c.sslmode:
         credentials["query"] = {"sslmode": c.sslmode}

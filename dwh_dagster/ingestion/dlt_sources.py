@@ -145,7 +145,7 @@ def http_session(source: RestApiSource) -> Any:
     return client.session
 
 
-def build_rest_api_source(source: SourceModel, ctx: BuildContext) -> DltSource:
+def build_rest_api_source(source: SourceModel, selected: Sequence[str], ctx: BuildContext) -> DltSource:
     """dlt's rest_api source for a ``rest_api`` model."""
     from dlt.sources.rest_api import rest_api_source
 
@@ -154,34 +154,68 @@ def build_rest_api_source(source: SourceModel, ctx: BuildContext) -> DltSource:
     return rest_api_source(config, name=source.name)  # type: ignore[arg-type]
 
 
-def build_sql_database_source(source: SourceModel, ctx: BuildContext) -> DltSource:
-    """dlt's sql_database source reflecting only the named tables."""
+def sqlalchemy_url(url: str) -> str:
+    """A bare ``postgresql://`` URL pointed at the installed driver.
+
+    SQLAlchemy 2.1 maps ``postgresql://`` to psycopg 3; dlt[postgres] installs psycopg2.
+    """
+    import importlib.util
+
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.drivername == "postgresql" and importlib.util.find_spec("psycopg") is None:
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+        return parsed.render_as_string(hide_password=False)
+    return url
+
+
+def _cursor_value(value: Any, data_type: str | None) -> Any:
+    """A YAML cursor value (dates stay strings in YAML) as the type of the cursor column."""
+    from dlt.common.time import ensure_pendulum_date, ensure_pendulum_datetime
+
+    if not isinstance(value, str):
+        return value
+    if data_type == "timestamp":
+        return ensure_pendulum_datetime(value)
+    if data_type == "date":
+        return ensure_pendulum_date(value)
+    return value
+
+
+def build_sql_database_source(source: SourceModel, selected: Sequence[str], ctx: BuildContext) -> DltSource:
+    """dlt's sql_database source reflecting only the selected tables."""
     import dlt
     from dlt.sources.sql_database import sql_database
 
     assert isinstance(source, SqlDatabaseSource)
     dlt_source = sql_database.with_args(name=source.name)(
-        credentials=ctx.resolve(source.connection.credentials_secret_key),
+        credentials=sqlalchemy_url(ctx.resolve(source.connection.credentials_secret_key)),
         schema=source.connection.schema_name,
-        table_names=[t.name for t in source.tables],
+        table_names=list(selected),
         backend=source.backend,
         chunk_size=source.connection.chunk_size,
     )
     for table in source.tables:
+        if table.name not in selected:
+            continue
+        resource = dlt_source.resources[table.name]
         hints: dict[str, Any] = {"write_disposition": table.write_disposition}
         if table.primary_key is not None:
             hints["primary_key"] = table.primary_key
         if table.incremental is not None and table.incremental.enabled:
+            cursor = table.incremental.cursor_field
+            data_type = resource.columns.get(cursor, {}).get("data_type")  # type: ignore[union-attr]
             hints["incremental"] = dlt.sources.incremental(
-                table.incremental.cursor_field,
-                initial_value=table.incremental.initial_value,
-                end_value=table.incremental.end_value,
+                cursor,
+                initial_value=_cursor_value(table.incremental.initial_value, data_type),
+                end_value=_cursor_value(table.incremental.end_value, data_type),
             )
-        dlt_source.resources[table.name].apply_hints(**hints)
+        resource.apply_hints(**hints)
     return dlt_source
 
 
-def build_filesystem_source(source: SourceModel, ctx: BuildContext) -> DltSource:
+def build_filesystem_source(source: SourceModel, selected: Sequence[str], ctx: BuildContext) -> DltSource:
     """dlt's filesystem readers (csv, jsonl, parquet), one resource per file set."""
     import json
 
@@ -205,7 +239,8 @@ def build_filesystem_source(source: SourceModel, ctx: BuildContext) -> DltSource
             if resource.incremental is not None and resource.incremental.enabled:
                 files.apply_hints(
                     incremental=dlt.sources.incremental(
-                        "modification_date", initial_value=resource.incremental.initial_value
+                        "modification_date",
+                        initial_value=_cursor_value(resource.incremental.initial_value, "timestamp"),
                     )
                 )
             reader_options = {"use_pyarrow": True} if resource.format == "csv" else {}
@@ -220,7 +255,10 @@ def build_filesystem_source(source: SourceModel, ctx: BuildContext) -> DltSource
     return dlt.source(resources, name=source.name)()
 
 
-SOURCE_BUILDERS: dict[str, Callable[[SourceModel, BuildContext], DltSource]] = {
+SourceBuilder = Callable[[SourceModel, Sequence[str], BuildContext], "DltSource"]
+"""Builds the dlt source of a model; the selected resources let a builder read only those."""
+
+SOURCE_BUILDERS: dict[str, SourceBuilder] = {
     "rest_api": build_rest_api_source,
     "sql_database": build_sql_database_source,
     "filesystem": build_filesystem_source,
@@ -229,4 +267,4 @@ SOURCE_BUILDERS: dict[str, Callable[[SourceModel, BuildContext], DltSource]] = {
 
 def build_dlt_source(source: SourceModel, resources: Sequence[str], ctx: BuildContext) -> DltSource:
     """A fresh dlt source for ``source`` with only ``resources`` selected."""
-    return SOURCE_BUILDERS[source.type](source, ctx).with_resources(*resources)
+    return SOURCE_BUILDERS[source.type](source, resources, ctx).with_resources(*resources)

@@ -129,7 +129,7 @@ def run_pipeline(context: dg.AssetExecutionContext, plan: LoadPlan) -> Iterator[
         resolve=redactor.recording(SecretResolver(plan.secrets, plan.environment).resolve),
         local_path=plan.local_path,
     )
-    work_dir = state_root(plan.project_root) / plan.pipeline.name / context.run_id
+    work_dir = state_root(plan.project_root) / plan.pipeline.name / context.run.run_id
     context.log.info(
         f"loading {', '.join(selected)} from {plan.source.type} source '{plan.source.name}' into "
         f"{plan.destination.type} destination '{plan.destination.name}', dataset '{plan.dataset}'"
