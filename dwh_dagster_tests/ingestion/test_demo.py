@@ -104,3 +104,28 @@ def test_dwh_run_exits_non_zero_when_a_step_fails(
     captured = capsys.readouterr()
     assert "FAILED load_demo_to_duckdb" in captured.err
     assert "job demo_job failed" in captured.out
+
+
+def test_failed_step_keeps_its_dlt_folder_under_dwh_state_dir(
+    demo_project: Path, run_job: RunJob, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = tmp_path / "state"
+    monkeypatch.setenv("DWH_STATE_DIR", str(state))
+    (demo_project.parent / "sample_data" / "payments.parquet").write_text("not parquet")
+    result = run_job(demo_project, "demo_job")
+    assert not result.success
+    kept = list((state / "demo_to_duckdb").iterdir())
+    assert [p.name for p in kept] == [result.run_id]
+    (demo_project.parent / "sample_data" / "payments.parquet").unlink()
+    assert run_job(demo_project, "demo_job").success
+    assert {p.name for p in (state / "demo_to_duckdb").iterdir()} == {result.run_id}  # success cleans up
+
+
+def test_runs_switch_dlt_telemetry_off(
+    demo_project: Path, run_job: RunJob, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RUNTIME__DLTHUB_TELEMETRY", raising=False)
+    assert run_job(demo_project, "demo_job", asset_selection=[["demo", "customers"]]).success
+    import dlt
+
+    assert dlt.config["runtime.dlthub_telemetry"] in (False, "false")
