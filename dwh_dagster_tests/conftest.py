@@ -88,3 +88,12 @@ def duckdb_rows(database: Path, sql: str) -> list[tuple[object, ...]]:
 
     with duckdb.connect(str(database), read_only=True) as connection:
         return connection.execute(sql).fetchall()
+
+
+def rows_loaded(result: dg.ExecuteInProcessResult) -> dict[str, int]:
+    """``rows_loaded`` of each table a run materialized, by asset key."""
+    out = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization  # type: ignore[union-attr]
+        out[materialization.asset_key.to_user_string()] = materialization.metadata["rows_loaded"].value
+    return out

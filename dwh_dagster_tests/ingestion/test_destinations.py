@@ -7,12 +7,9 @@ building a destination must never connect.
 
 from __future__ import annotations
 
-import getpass
 import json
-import os
 import socket
 import textwrap
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,42 +22,16 @@ from dwh_dagster.loader import load_project
 from dwh_dagster.project import Project
 from dwh_dagster.secrets import SecretNotSetError
 from dwh_dagster_tests.conftest import RunJob, WriteProject
-
-PG_USER = os.environ.get("PGUSER") or getpass.getuser()
-PG_CONNECT: dict[str, Any] = {"host": "127.0.0.1", "port": 5432, "dbname": "test", "user": PG_USER}
+from dwh_dagster_tests.postgres_support import PG_USER, pg_query, unique_schema
 
 # --------------------------------------------------------------------------- postgres: a real load
-
-
-def pg_query(sql: str) -> list[tuple[Any, ...]]:
-    import psycopg2
-
-    connection = psycopg2.connect(**PG_CONNECT)
-    try:
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            cursor.execute(sql)
-            return cursor.fetchall() if cursor.description else []
-    finally:
-        connection.close()
 
 
 @pytest.fixture
 def pg_dataset() -> Iterator[str]:
     """A unique dataset (schema) name; it and dlt's staging schema are dropped afterwards."""
-    import psycopg2
-
-    try:
-        psycopg2.connect(**PG_CONNECT, connect_timeout=3).close()
-    except psycopg2.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL at 127.0.0.1:5432: {exc}")
-    dataset = f"dwh_dest_{uuid.uuid4().hex[:12]}"
-    try:
+    with unique_schema("dwh_dest", create=False) as dataset:
         yield dataset
-    finally:
-        pg_query(
-            f'DROP SCHEMA IF EXISTS "{dataset}" CASCADE; DROP SCHEMA IF EXISTS "{dataset}_staging" CASCADE'
-        )
 
 
 def test_filesystem_source_into_local_postgres(

@@ -9,12 +9,11 @@ import time
 from datetime import date
 from pathlib import Path
 
-import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dwh_dagster_tests.conftest import RunJob, WriteProject, duckdb_rows
+from dwh_dagster_tests.conftest import RunJob, WriteProject, duckdb_rows, rows_loaded
 
 DUCKDB_DESTINATION = """
     destination:
@@ -22,14 +21,6 @@ DUCKDB_DESTINATION = """
       type: duckdb
       connection: {database: "warehouse.duckdb"}
 """
-
-
-def rows_loaded(result: dg.ExecuteInProcessResult) -> dict[str, int]:
-    out = {}
-    for event in result.get_asset_materialization_events():
-        materialization = event.event_specific_data.materialization  # type: ignore[union-attr]
-        out[materialization.asset_key.to_user_string()] = materialization.metadata["rows_loaded"].value
-    return out
 
 
 def write_jsonl(path: Path, rows: list[dict[str, object]], mtime: float | None = None) -> None:

@@ -6,56 +6,33 @@ Each test creates its own schema in the ``test`` database of the PostgreSQL at 1
 
 from __future__ import annotations
 
-import getpass
-import os
-import uuid
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import dagster as dg
 import pytest
 
 from dwh_dagster.ingestion.dlt_sources import BuildContext, build_dlt_source
 from dwh_dagster.loader import load_project
-from dwh_dagster_tests.conftest import RunJob, WriteProject, duckdb_rows
+from dwh_dagster_tests.conftest import RunJob, WriteProject, duckdb_rows, rows_loaded
+from dwh_dagster_tests.postgres_support import PG_USER, pg_query, unique_schema
 
-PG_USER = os.environ.get("PGUSER") or getpass.getuser()
-PG_CONNECT: dict[str, Any] = {"host": "127.0.0.1", "port": 5432, "dbname": "test", "user": PG_USER}
-# the driver is named: a bare postgresql:// URL fails (see test_bare_postgresql_url_loads)
+# the driver is named: a bare postgresql:// URL is covered by test_bare_postgresql_url_loads
 PG_URL = f"postgresql+psycopg2://{PG_USER}@127.0.0.1:5432/test"
 URL_ENV_VAR = "SHOP_DB_URL_DEV"
 
 
 def pg_execute(sql: str, params: Any = None) -> None:
-    """Run statements on the test database in their own autocommitted connection."""
-    import psycopg2
-
-    connection = psycopg2.connect(**PG_CONNECT)
-    try:
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-    finally:
-        connection.close()
+    """Run statements on the test database."""
+    pg_query(sql, params)
 
 
 @pytest.fixture
 def pg_schema() -> Iterator[str]:
     """A fresh, uniquely named schema in the local PostgreSQL, dropped afterwards."""
-    import psycopg2
-
-    try:
-        psycopg2.connect(**PG_CONNECT, connect_timeout=3).close()
-    except psycopg2.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL at 127.0.0.1:5432: {exc}")
-    schema = f"dwh_test_{uuid.uuid4().hex[:12]}"
-    pg_execute(f'CREATE SCHEMA "{schema}"')
-    try:
+    with unique_schema("dwh_test", create=True) as schema:
         yield schema
-    finally:
-        pg_execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def write_sql_project(
@@ -109,15 +86,6 @@ def write_sql_project(
             """,
         }
     )
-
-
-def rows_loaded(result: dg.ExecuteInProcessResult) -> dict[str, int]:
-    """``rows_loaded`` of each materialized table, by asset key."""
-    out = {}
-    for event in result.get_asset_materialization_events():
-        materialization = event.event_specific_data.materialization  # type: ignore[union-attr]
-        out[materialization.asset_key.to_user_string()] = materialization.metadata["rows_loaded"].value
-    return out
 
 
 def user_tables(database: Path, dataset: str) -> set[str]:
