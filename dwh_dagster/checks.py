@@ -15,6 +15,7 @@ from dwh_dagster.models.pipelines import Pipeline
 from dwh_dagster.models.secrets import SecretEntry
 from dwh_dagster.models.sources import PARENT_REFERENCE, RestApiSource
 from dwh_dagster.models.triggers import AssetMaterializedEvent, EventTrigger, JobFinishedEvent
+from dwh_dagster.ordering import find_cycles, topological_order
 from dwh_dagster.project import Project
 from dwh_dagster.secrets import iter_secret_references, secret_key_of
 
@@ -407,6 +408,47 @@ class _Checker:
                         )
                     )
 
+    def check_run_order(self, project: Project) -> None:
+        """Dependencies across jobs and the orders of sequential jobs must allow one run order."""
+        try:
+            topological_order(project.run_order_constraints(jobs=[]), sorted(project.pipelines))
+        except ValueError as exc:
+            dag_jobs = [obj for obj in self.objects["jobs"].values() if obj.model.execution.mode == "dag"]  # type: ignore[attr-defined]
+            owner = dag_jobs[0] if dag_jobs else next(iter(self.objects["pipelines"].values()))
+            self.errors.append(
+                owner.error(
+                    ("pipelines",) if dag_jobs else ("depends_on",),
+                    f"depends_on across pipelines and dag jobs form a cycle: {exc}",
+                    "a dag job's depends_on is a data dependency everywhere; remove one of them",
+                    at_key=True,
+                )
+            )
+            return
+        accepted: list[Job] = []
+        for obj in self.objects["jobs"].values():
+            job = obj.model
+            assert isinstance(job, Job)
+            if job.execution.mode != "sequential":
+                continue
+            try:
+                topological_order(
+                    project.run_order_constraints(jobs=[*accepted, job]), sorted(project.pipelines)
+                )
+            except ValueError as exc:
+                others = ", ".join(f"'{j.name}'" for j in accepted) or "no other job"
+                self.errors.append(
+                    obj.error(
+                        ("pipelines",),
+                        f"the order of this sequential job conflicts with depends_on or with the sequential "
+                        f"jobs {others}: {exc}",
+                        "every sequential job must run shared pipelines in the same relative order, after "
+                        "the pipelines they depend on",
+                        at_key=True,
+                    )
+                )
+            else:
+                accepted.append(job)
+
     def project(self) -> Project:
         references = {
             kind: {ref: name for ref, name in refs.items() if name} for kind, refs in self.references.items()
@@ -442,34 +484,6 @@ class _Checker:
         )
 
 
-def find_cycles(graph: Mapping[str, list[str]]) -> list[list[str]]:
-    """Each distinct cycle of a dependency graph once, as a closed path ``[a, b, a]``."""
-    cycles: list[list[str]] = []
-    seen_sets: set[frozenset[str]] = set()
-    state: dict[str, int] = {}
-    stack: list[str] = []
-
-    def visit(node: str) -> None:
-        state[node] = 1
-        stack.append(node)
-        for nxt in graph.get(node, []):
-            if state.get(nxt) == 1:
-                cycle = [*stack[stack.index(nxt) :], nxt]
-                key = frozenset(cycle)
-                if key not in seen_sets:
-                    seen_sets.add(key)
-                    cycles.append(cycle)
-            elif nxt not in state:
-                visit(nxt)
-        stack.pop()
-        state[node] = 2
-
-    for node in sorted(graph):
-        if node not in state:
-            visit(node)
-    return cycles
-
-
 def build_project(
     root: Path, environment: str, loaded: list[LoadedObject], failed_kinds: set[str]
 ) -> tuple[Project | None, list[ConfigError]]:
@@ -482,4 +496,8 @@ def build_project(
     checker.check_secrets()
     if checker.errors:
         return None, checker.errors
-    return checker.project(), []
+    project = checker.project()
+    checker.check_run_order(project)
+    if checker.errors:
+        return None, checker.errors
+    return project, []

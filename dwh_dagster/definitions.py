@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from dwh_dagster.assets.pipeline_assets import build_pipeline_assets
+from dwh_dagster.assets.pipeline_assets import build_all_pipeline_assets
 from dwh_dagster.assets.specs import build_source_asset_spec
 from dwh_dagster.jobs import build_job
 from dwh_dagster.loader import load_project
@@ -23,7 +23,7 @@ def build_definitions(project: Project) -> dg.Definitions:
     return dg.Definitions(
         assets=[
             *(build_source_asset_spec(project.sources[name]) for name in used_sources),
-            *(build_pipeline_assets(project, p) for p in project.pipelines.values()),
+            *build_all_pipeline_assets(project),
         ],
         jobs=[build_job(project, job) for job in project.jobs.values()],
         schedules=[

@@ -19,11 +19,38 @@ def job_asset_keys(project: Project, job: Job) -> list[dg.AssetKey]:
     return keys
 
 
+def build_executor(job: Job) -> dg.ExecutorDefinition:
+    """How a job's steps run.
+
+    ``sequential``: one step at a time in this process, in the shared run order (op priorities).
+    ``parallel`` and ``dag``: one process per step, at most ``max_parallelism`` at a time; in
+    ``dag`` mode the depends_on are asset dependencies, so Dagster waits for them and skips the
+    dependents of a failed pipeline.
+    """
+    if job.execution.mode == "sequential":
+        return dg.in_process_executor
+    return dg.multiprocess_executor.configured({"max_concurrent": job.execution.max_parallelism})
+
+
+def build_job_retry_policy(job: Job) -> dg.RetryPolicy | None:
+    """The job's ``retries``: ``max_attempts`` counts every attempt, the first included."""
+    retries = job.retries
+    if retries.max_attempts <= 1:
+        return None
+    return dg.RetryPolicy(
+        max_retries=retries.max_attempts - 1,
+        delay=retries.retry_delay or None,
+        backoff=dg.Backoff.EXPONENTIAL if retries.exponential_backoff else None,  # None: a constant delay
+    )
+
+
 def build_job(project: Project, job: Job) -> dg.UnresolvedAssetJobDefinition:
-    """An asset job over the assets of the job's enabled pipelines."""
+    """An asset job over the assets of the job's enabled pipelines, run as its execution mode says."""
     return dg.define_asset_job(
         name=job.name,
         selection=dg.AssetSelection.assets(*job_asset_keys(project, job)),
         description=job.description,
-        tags={**yaml_tags(job.tags), "dwh/job": job.name},
+        tags={**yaml_tags(job.tags), "dwh/job": job.name, "dwh/execution_mode": job.execution.mode},
+        executor_def=build_executor(job),
+        op_retry_policy=build_job_retry_policy(job),
     )

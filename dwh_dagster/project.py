@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 from dwh_dagster.models.channels import ChannelModel
@@ -13,6 +14,7 @@ from dwh_dagster.models.pipelines import Pipeline
 from dwh_dagster.models.secrets import SecretEntry
 from dwh_dagster.models.sources import SourceModel
 from dwh_dagster.models.triggers import TriggerModel
+from dwh_dagster.ordering import topological_order
 from dwh_dagster.secrets import SecretResolver
 
 
@@ -83,6 +85,34 @@ class Project:
     def pipeline_dependencies(self, pipeline: Pipeline) -> list[str]:
         """Names of the pipelines a pipeline depends on."""
         return [self.resolve("pipelines", ref) for ref in pipeline.depends_on]
+
+    def upstream_pipelines(self, pipeline: Pipeline) -> list[str]:
+        """Pipelines whose tables ``pipeline`` reads: its own ``depends_on`` and that of dag jobs."""
+        names = self.pipeline_dependencies(pipeline)
+        for job in self.jobs.values():
+            if job.execution.mode != "dag":
+                continue
+            for entry in job.pipelines:
+                if self.resolve("pipelines", entry.name) == pipeline.name:
+                    names += [self.resolve("pipelines", ref) for ref in entry.depends_on]
+        return list(dict.fromkeys(names))
+
+    def run_order_constraints(self, jobs: list[Job] | None = None) -> dict[str, list[str]]:
+        """For each pipeline, the pipelines that run before it: data dependencies, plus the order of
+        the given sequential jobs (all of them by default)."""
+        before = {name: self.upstream_pipelines(p) for name, p in self.pipelines.items()}
+        for job in self.jobs.values() if jobs is None else jobs:
+            if job.execution.mode != "sequential":
+                continue
+            names = [p.name for _, p in self.job_pipelines(job)]
+            for earlier, later in pairwise(names):
+                if earlier not in before[later]:
+                    before[later] = [*before[later], earlier]
+        return before
+
+    def run_order(self) -> list[str]:
+        """Every pipeline in one order that satisfies every dependency and every sequential job."""
+        return topological_order(self.run_order_constraints(), sorted(self.pipelines))
 
     def job_for(self, trigger: TriggerModel) -> Job:
         """The job a trigger starts."""

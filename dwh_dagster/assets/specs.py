@@ -65,7 +65,7 @@ def build_pipeline_asset_specs(project: Project, pipeline: Pipeline) -> list[dg.
     destination = project.destination_for(pipeline)
     dataset = project.dataset_for(pipeline)
     upstream: list[dg.AssetKey] = [dg.AssetKey(source_asset_key(source.name))]
-    for dependency in project.pipeline_dependencies(pipeline):
+    for dependency in project.upstream_pipelines(pipeline):
         other = project.pipelines[dependency]
         other_dataset = project.dataset_for(other)
         upstream += [dg.AssetKey(table_asset_key(other_dataset, r)) for r in project.resources_for(other)]
