@@ -494,7 +494,8 @@ def build_project(
     checker.check_triggers()
     checker.check_rest_api_parents()
     checker.check_secrets()
-    if checker.errors:
+    if checker.errors or failed_kinds:
+        # with files that did not load, references may dangle: the file errors come first
         return None, checker.errors
     project = checker.project()
     checker.check_run_order(project)
