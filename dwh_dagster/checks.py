@@ -329,14 +329,37 @@ class _Checker:
     def check_triggers(self) -> None:
         for obj in self.objects["triggers"].values():
             trigger = obj.model
-            self.ref("jobs", trigger.job, obj, ("job",))  # type: ignore[attr-defined]
-            if isinstance(trigger, EventTrigger):
-                event = trigger.event
-                if isinstance(event, JobFinishedEvent):
-                    self.ref("jobs", event.job, obj, ("event", "job"))
-                elif isinstance(event, AssetMaterializedEvent):
-                    for index, pipeline in enumerate(event.pipelines):
-                        self.ref("pipelines", pipeline, obj, ("event", "pipelines", index))
+            target = self.ref("jobs", trigger.job, obj, ("job",))  # type: ignore[attr-defined]
+            if not isinstance(trigger, EventTrigger):
+                continue
+            event = trigger.event
+            if isinstance(event, JobFinishedEvent):
+                watched = self.ref("jobs", event.job, obj, ("event", "job"))
+                if watched and watched == target and event.type == "job_succeeded":
+                    self.errors.append(
+                        obj.error(
+                            ("event", "job"),
+                            f"job '{target}' would start itself after every success, forever",
+                            "watch another job, or use a cron or interval trigger",
+                        )
+                    )
+            elif isinstance(event, AssetMaterializedEvent):
+                target_job = self.objects["jobs"][target].model if target else None
+                in_target = {
+                    self.references["pipelines"].get(e.name)
+                    for e in getattr(target_job, "pipelines", [])
+                    if e.enabled
+                }
+                for index, pipeline in enumerate(event.pipelines):
+                    name = self.ref("pipelines", pipeline, obj, ("event", "pipelines", index))
+                    if name and name in in_target:
+                        self.errors.append(
+                            obj.error(
+                                ("event", "pipelines", index),
+                                f"job '{target}' loads '{name}' itself: each run would start the next",
+                                "watch pipelines that the job does not load",
+                            )
+                        )
 
     def check_rest_api_parents(self) -> None:
         for obj in self.objects["sources"].values():

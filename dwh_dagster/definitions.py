@@ -10,25 +10,25 @@ import dagster as dg
 
 from dwh_dagster.assets.pipeline_assets import build_all_pipeline_assets
 from dwh_dagster.assets.specs import build_source_asset_spec
+from dwh_dagster.automation import build_automation
 from dwh_dagster.jobs import build_job
 from dwh_dagster.loader import load_project
-from dwh_dagster.models.triggers import CronTrigger
 from dwh_dagster.project import Project
-from dwh_dagster.schedules import build_cron_schedule
 
 
 def build_definitions(project: Project) -> dg.Definitions:
-    """Assets, jobs and schedules of a loaded project."""
+    """Assets, jobs, schedules and sensors of a loaded project."""
     used_sources = sorted({project.source_for(p).name for p in project.pipelines.values()})
+    jobs = {name: build_job(project, job) for name, job in project.jobs.items()}
+    automation = build_automation(project, jobs)
     return dg.Definitions(
         assets=[
             *(build_source_asset_spec(project.sources[name]) for name in used_sources),
             *build_all_pipeline_assets(project),
         ],
-        jobs=[build_job(project, job) for job in project.jobs.values()],
-        schedules=[
-            build_cron_schedule(project, t) for t in project.triggers.values() if isinstance(t, CronTrigger)
-        ],
+        jobs=list(jobs.values()),
+        schedules=automation.schedules,
+        sensors=automation.sensors,
     )
 
 

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import dagster as dg
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-from dwh_dagster.assets.specs import yaml_tags
 from dwh_dagster.models.jobs import Job
+from dwh_dagster.models.pipelines import Pipeline
 from dwh_dagster.naming import table_asset_key
 from dwh_dagster.project import Project
+from dwh_dagster.tags import yaml_tags
+
+
+def pipeline_asset_keys(project: Project, pipeline: Pipeline) -> list[dg.AssetKey]:
+    """The tables a pipeline loads."""
+    dataset = project.dataset_for(pipeline)
+    return [dg.AssetKey(table_asset_key(dataset, r)) for r in project.resources_for(pipeline)]
 
 
 def job_asset_keys(project: Project, job: Job) -> list[dg.AssetKey]:
     """The tables of a job's enabled pipelines."""
-    keys = []
-    for _, pipeline in project.job_pipelines(job):
-        dataset = project.dataset_for(pipeline)
-        keys += [dg.AssetKey(table_asset_key(dataset, r)) for r in project.resources_for(pipeline)]
-    return keys
+    return [
+        key for _, pipeline in project.job_pipelines(job) for key in pipeline_asset_keys(project, pipeline)
+    ]
 
 
 def build_executor(job: Job) -> dg.ExecutorDefinition:
@@ -44,7 +50,7 @@ def build_job_retry_policy(job: Job) -> dg.RetryPolicy | None:
     )
 
 
-def build_job(project: Project, job: Job) -> dg.UnresolvedAssetJobDefinition:
+def build_job(project: Project, job: Job) -> UnresolvedAssetJobDefinition:
     """An asset job over the assets of the job's enabled pipelines, run as its execution mode says."""
     return dg.define_asset_job(
         name=job.name,

@@ -22,13 +22,7 @@ from dwh_dagster.models.sources import (
 )
 from dwh_dagster.naming import duckdb_pool, source_asset_key, table_asset_key
 from dwh_dagster.project import Project
-
-
-def yaml_tags(tags: list[str] | dict[str, str]) -> dict[str, str]:
-    """YAML tags (a list of labels or a mapping) as Dagster tags."""
-    if isinstance(tags, dict):
-        return dict(tags)
-    return {label: "" for label in tags}
+from dwh_dagster.tags import yaml_tags
 
 
 def _primary_key(value: str | list[str] | None) -> list[str]:

@@ -1,0 +1,177 @@
+"""Sensors from event triggers, and from interval triggers that cron cannot express."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import dagster as dg
+
+from dwh_dagster.automation.common import JobTarget, default_sensor_status, trigger_run_tags
+from dwh_dagster.models.triggers import (
+    AssetMaterializedEvent,
+    EventTrigger,
+    FileArrivedEvent,
+    IntervalTrigger,
+    JobFinishedEvent,
+)
+
+FILE_TAG = "dwh/file"
+
+
+def build_interval_sensor(trigger: IntervalTrigger, target: JobTarget) -> dg.SensorDefinition:
+    """An interval cron cannot express (say 90 minutes): one run per elapsed interval."""
+    seconds = trigger.interval.total_seconds()
+    base_tags = trigger_run_tags(trigger)
+
+    @dg.sensor(
+        name=trigger.name,
+        target=target,
+        minimum_interval_seconds=seconds,
+        description=trigger.description or f"every {trigger.interval.describe()}",
+        default_status=default_sensor_status(trigger.enabled),
+        tags={"dwh/trigger_type": "interval"},
+    )
+    def _interval(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+        window = int(time.time() // seconds)
+        if context.cursor == str(window):
+            return dg.SkipReason("this interval already has its run")
+        context.update_cursor(str(window))
+        return dg.RunRequest(run_key=f"{trigger.name}@{window * seconds}", tags=base_tags)
+
+    return _interval
+
+
+def build_job_finished_sensor(
+    trigger: EventTrigger, event: JobFinishedEvent, watched: JobTarget, target: JobTarget
+) -> dg.SensorDefinition:
+    """Start the target job when a run of the watched job succeeds (or fails)."""
+    status = dg.DagsterRunStatus.SUCCESS if event.type == "job_succeeded" else dg.DagsterRunStatus.FAILURE
+    base_tags = trigger_run_tags(trigger)
+
+    @dg.run_status_sensor(
+        run_status=status,
+        name=trigger.name,
+        monitored_jobs=[watched],
+        request_job=target,
+        minimum_interval_seconds=int(trigger.poll_interval),
+        description=trigger.description,
+        default_status=default_sensor_status(trigger.enabled),
+        tags={"dwh/trigger_type": "event"},
+    )
+    def _job_finished(context: dg.RunStatusSensorContext) -> dg.RunRequest:
+        run = context.dagster_run
+        return dg.RunRequest(
+            run_key=f"{trigger.name}:{run.run_id}",
+            tags={**base_tags, "dwh/triggered_by_run": run.run_id, "dwh/triggered_by_job": run.job_name},
+        )
+
+    return _job_finished
+
+
+def build_asset_materialized_sensor(
+    trigger: EventTrigger,
+    event: AssetMaterializedEvent,
+    watched_keys: Sequence[dg.AssetKey],
+    target: JobTarget,
+) -> dg.SensorDefinition:
+    """Start the target job once tables of the watched pipelines were materialized.
+
+    The cursor is the newest materialization seen; the first evaluation only records it, so
+    history before the sensor was turned on never starts a run.
+    """
+    base_tags = trigger_run_tags(trigger)
+
+    @dg.sensor(
+        name=trigger.name,
+        target=target,
+        minimum_interval_seconds=int(trigger.poll_interval),
+        description=trigger.description or f"after {', '.join(event.pipelines)} loaded",
+        default_status=default_sensor_status(trigger.enabled),
+        tags={"dwh/trigger_type": "event"},
+    )
+    def _asset_materialized(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+        after = int(context.cursor) if context.cursor else None
+        newest = after or 0
+        changed: list[str] = []
+        for key in watched_keys:
+            records = context.instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=key, after_storage_id=after), limit=1
+            ).records
+            if records:
+                newest = max(newest, records[0].storage_id)
+                changed.append(key.to_user_string())
+        if after is None:
+            context.update_cursor(str(newest))
+            return dg.SkipReason("started watching; earlier materializations do not count")
+        if not changed:
+            return dg.SkipReason("no new materialization")
+        context.update_cursor(str(newest))
+        return dg.RunRequest(
+            run_key=f"{trigger.name}:{newest}",
+            tags={**base_tags, "dwh/materialized": ",".join(sorted(changed))[:1000]},
+        )
+
+    return _asset_materialized
+
+
+@dataclass(frozen=True)
+class ArrivedFile:
+    """A file matching a ``file_arrived`` glob."""
+
+    path: str
+    modified: float
+
+
+def list_files(pattern: str) -> list[ArrivedFile]:
+    """Files matching a local glob or an fsspec URL glob, oldest first."""
+    if "://" in pattern:
+        import fsspec
+
+        fs, path = fsspec.core.url_to_fs(pattern)
+        protocol = pattern.split("://", 1)[0]
+        found = []
+        for name, info in fs.glob(path, detail=True).items():
+            if info.get("type") == "directory":
+                continue
+            stamp = info.get("mtime") or info.get("LastModified") or info.get("updated") or 0
+            modified = stamp.timestamp() if hasattr(stamp, "timestamp") else float(stamp)
+            found.append(ArrivedFile(f"{protocol}://{name}", modified))
+        return sorted(found, key=lambda f: (f.modified, f.path))
+    files = [p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p)]
+    return sorted((ArrivedFile(p, os.path.getmtime(p)) for p in files), key=lambda f: (f.modified, f.path))
+
+
+def build_file_arrived_sensor(
+    trigger: EventTrigger, event: FileArrivedEvent, pattern: str, target: JobTarget
+) -> dg.SensorDefinition:
+    """One run per new file matching the glob, its path in the ``dwh/file`` run tag.
+
+    The run key is the file's path, so a file never starts two runs, across daemon restarts too;
+    the cursor (newest modification time seen) keeps each evaluation to the new files.
+    """
+    base_tags = trigger_run_tags(trigger)
+
+    @dg.sensor(
+        name=trigger.name,
+        target=target,
+        minimum_interval_seconds=int(trigger.poll_interval),
+        description=trigger.description or f"new files matching {event.path}",
+        default_status=default_sensor_status(trigger.enabled),
+        tags={"dwh/trigger_type": "event"},
+    )
+    def _file_arrived(context: dg.SensorEvaluationContext) -> Iterator[dg.RunRequest | dg.SkipReason]:
+        since = json.loads(context.cursor)["modified"] if context.cursor else None
+        files = [f for f in list_files(pattern) if since is None or f.modified >= since]
+        if not files:
+            yield dg.SkipReason(f"no new file matches {event.path}")
+            return
+        for arrived in files:
+            yield dg.RunRequest(run_key=arrived.path, tags={**base_tags, FILE_TAG: arrived.path})
+        context.update_cursor(json.dumps({"modified": files[-1].modified}))
+
+    return _file_arrived
