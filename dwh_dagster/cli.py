@@ -52,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     _common(run)
     run.add_argument("job", metavar="JOB", help="job name")
     run.add_argument("--log-level", default="INFO", help="Dagster console log level (default: INFO)")
+    webhook = sub.add_parser("webhook", help="the webhook receiver")
+    webhook_sub = webhook.add_subparsers(dest="webhook_command", required=True, metavar="COMMAND")
+    serve = webhook_sub.add_parser("serve", help="receive POST /webhooks/<trigger name> and store the events")
+    _common(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8787, help="port (default: 8787)")
     return parser
 
 
@@ -136,12 +142,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return run_job(_load(args), args.job, log_level=args.log_level.upper())
 
 
+def _cmd_webhook(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from dwh_dagster.webhooks.app import build_webhook_app
+    from dwh_dagster.webhooks.store import WebhookStore, default_store_path
+
+    project = _load(args)
+    store = WebhookStore(default_store_path(project.root_dir))
+    print(f"storing webhook events in {store.path}")
+    uvicorn.run(build_webhook_app(project, store), host=args.host, port=args.port, log_level="info")
+    return 0
+
+
 _COMMANDS = {
     "validate": _cmd_validate,
     "list": _cmd_list,
     "secrets": _cmd_secrets,
     "schema": _cmd_schema,
     "run": _cmd_run,
+    "webhook": _cmd_webhook,
 }
 
 

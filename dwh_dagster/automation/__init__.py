@@ -17,6 +17,7 @@ from dwh_dagster.automation.sensors import (
     build_file_arrived_sensor,
     build_interval_sensor,
     build_job_finished_sensor,
+    build_webhook_sensor,
 )
 from dwh_dagster.jobs import pipeline_asset_keys
 from dwh_dagster.models.triggers import (
@@ -27,6 +28,7 @@ from dwh_dagster.models.triggers import (
     IntervalTrigger,
     JobFinishedEvent,
     TriggerModel,
+    WebhookTrigger,
 )
 from dwh_dagster.project import Project
 
@@ -81,7 +83,8 @@ def _event(project: Project, trigger: TriggerModel, jobs: Mapping[str, JobTarget
 
 
 def _webhook(project: Project, trigger: TriggerModel, jobs: Mapping[str, JobTarget], out: Automation) -> None:
-    """Webhook triggers get their sensor with the webhook receiver (not built yet)."""
+    assert isinstance(trigger, WebhookTrigger)
+    out.sensors.append(build_webhook_sensor(trigger, jobs[project.job_for(trigger).name], project.root_dir))
 
 
 TRIGGER_BUILDERS: dict[str, Callable[[Project, TriggerModel, Mapping[str, JobTarget], Automation], None]] = {

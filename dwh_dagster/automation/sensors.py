@@ -8,6 +8,7 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import dagster as dg
 
@@ -18,6 +19,7 @@ from dwh_dagster.models.triggers import (
     FileArrivedEvent,
     IntervalTrigger,
     JobFinishedEvent,
+    WebhookTrigger,
 )
 
 FILE_TAG = "dwh/file"
@@ -175,3 +177,55 @@ def build_file_arrived_sensor(
         context.update_cursor(json.dumps({"modified": files[-1].modified}))
 
     return _file_arrived
+
+
+def payload_value(payload: object, dotted: str) -> object:
+    """The value at a dotted path (``repository.full_name``, ``commits.0.id``) of a JSON payload."""
+    current = payload
+    for part in dotted.split("."):
+        if isinstance(current, dict) and part in current:
+            current = current[part]
+        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
+            current = current[int(part)]
+        else:
+            return None
+    return current
+
+
+def build_webhook_sensor(
+    trigger: WebhookTrigger, target: JobTarget, project_root: Path
+) -> dg.SensorDefinition:
+    """One run per stored delivery of ``POST /webhooks/<name>``; the run key is the delivery's run key.
+
+    Chosen payload fields become run tags. The store is opened only when the sensor evaluates.
+    """
+    base_tags = trigger_run_tags(trigger)
+    chosen = trigger.webhook.payload_tags
+    tag_paths = dict(chosen) if isinstance(chosen, dict) else {path: path for path in chosen}
+
+    @dg.sensor(
+        name=trigger.name,
+        target=target,
+        minimum_interval_seconds=5,
+        description=trigger.description or f"deliveries to POST /webhooks/{trigger.name}",
+        default_status=default_sensor_status(trigger.enabled),
+        tags={"dwh/trigger_type": "webhook"},
+    )
+    def _webhook(context: dg.SensorEvaluationContext) -> Iterator[dg.RunRequest | dg.SkipReason]:
+        from dwh_dagster.webhooks.store import WebhookStore, default_store_path
+
+        after = int(context.cursor or 0)
+        events = WebhookStore(default_store_path(project_root)).events_after(trigger.name, after)
+        if not events:
+            yield dg.SkipReason("no new delivery")
+            return
+        for event in events:
+            tags = dict(base_tags)
+            for tag, path in tag_paths.items():
+                value = payload_value(event.payload, path)
+                if value is not None:
+                    tags[tag] = str(value)[:1000]
+            yield dg.RunRequest(run_key=event.run_key, tags={**tags, "dwh/webhook_delivery": event.run_key})
+        context.update_cursor(str(events[-1].id))
+
+    return _webhook
