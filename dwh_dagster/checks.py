@@ -15,6 +15,7 @@ from dwh_dagster.models.pipelines import Pipeline
 from dwh_dagster.models.secrets import SecretEntry
 from dwh_dagster.models.sources import PARENT_REFERENCE, RestApiSource
 from dwh_dagster.models.triggers import AssetMaterializedEvent, EventTrigger, JobFinishedEvent
+from dwh_dagster.naming import RESERVED_SENSOR_NAMES
 from dwh_dagster.ordering import find_cycles, topological_order
 from dwh_dagster.project import Project
 from dwh_dagster.secrets import iter_secret_references, secret_key_of
@@ -329,6 +330,12 @@ class _Checker:
     def check_triggers(self) -> None:
         for obj in self.objects["triggers"].values():
             trigger = obj.model
+            if obj.name in RESERVED_SENSOR_NAMES:
+                self.errors.append(
+                    obj.error(
+                        ("name",), f"'{obj.name}' is reserved for a sensor dwh-dagster adds", "rename it"
+                    )
+                )
             target = self.ref("jobs", trigger.job, obj, ("job",))  # type: ignore[attr-defined]
             if not isinstance(trigger, EventTrigger):
                 continue

@@ -13,6 +13,7 @@ from dwh_dagster.assets.specs import build_source_asset_spec
 from dwh_dagster.automation import build_automation
 from dwh_dagster.jobs import build_job
 from dwh_dagster.loader import load_project
+from dwh_dagster.notifications.sensors import build_notification_sensors
 from dwh_dagster.project import Project
 
 
@@ -28,7 +29,7 @@ def build_definitions(project: Project) -> dg.Definitions:
         ],
         jobs=list(jobs.values()),
         schedules=automation.schedules,
-        sensors=automation.sensors,
+        sensors=[*automation.sensors, *build_notification_sensors(project, jobs)],
     )
 
 

@@ -56,7 +56,17 @@ def build_job(project: Project, job: Job) -> UnresolvedAssetJobDefinition:
         name=job.name,
         selection=dg.AssetSelection.assets(*job_asset_keys(project, job)),
         description=job.description,
-        tags={**yaml_tags(job.tags), "dwh/job": job.name, "dwh/execution_mode": job.execution.mode},
+        tags={
+            **yaml_tags(job.tags),
+            "dwh/job": job.name,
+            "dwh/execution_mode": job.execution.mode,
+            # with run monitoring on (dagster.yaml), Dagster terminates runs that outlive this
+            **(
+                {"dagster/max_runtime": str(job.sla.duration)}
+                if job.sla and job.sla.action == "terminate"
+                else {}
+            ),
+        },
         executor_def=build_executor(job),
         op_retry_policy=build_job_retry_policy(job),
     )

@@ -38,3 +38,10 @@ def duckdb_pool(database_file: Path) -> str:
     stem = re.sub(r"[^A-Za-z0-9_]", "_", resolved.stem)
     digest = hashlib.sha1(str(resolved).encode()).hexdigest()[:8]
     return f"duckdb_{stem}_{digest}"
+
+
+NOTIFY_FAILURE_SENSOR = "dwh_notify_on_failure"
+NOTIFY_SUCCESS_SENSOR = "dwh_notify_on_success"
+SLA_SENSOR = "dwh_sla_monitor"
+RESERVED_SENSOR_NAMES = (NOTIFY_FAILURE_SENSOR, NOTIFY_SUCCESS_SENSOR, SLA_SENSOR)
+"""Names of the sensors dwh-dagster adds itself; no trigger may take them."""

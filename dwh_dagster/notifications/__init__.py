@@ -1,0 +1,1 @@
+"""Notifications: run-status and SLA sensors that send messages to the jobs' channels."""

@@ -1,0 +1,80 @@
+"""What a notification says: a summary of a run, as text and as JSON."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+UI_URL_VAR = "DWH_UI_URL"
+ERROR_LINES = 5
+
+
+@dataclass(frozen=True)
+class FailedStep:
+    """A step that failed, with the first lines of its error."""
+
+    step: str
+    error: str
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """Everything a message about one run says."""
+
+    job: str
+    environment: str
+    status: str
+    run_id: str
+    duration_seconds: float | None
+    failed_steps: list[FailedStep] = field(default_factory=list)
+    ui_url: str | None = None
+    headline: str = ""
+
+    @property
+    def run_url(self) -> str | None:
+        """Link to the run in the Dagster UI, when the UI's address is known."""
+        return f"{self.ui_url.rstrip('/')}/runs/{self.run_id}" if self.ui_url else None
+
+    def title(self) -> str:
+        """One line: ``[prod] job daily_ingestion FAILURE``."""
+        return self.headline or f"[{self.environment}] job {self.job} {self.status}"
+
+    def text(self) -> str:
+        """The plain-text body (email, Slack, Teams)."""
+        lines = [self.title(), f"run: {self.run_id}"]
+        if self.duration_seconds is not None:
+            lines.append(f"duration: {format_duration(self.duration_seconds)}")
+        for failed in self.failed_steps:
+            lines.append(f"failed step {failed.step}:")
+            lines += [f"    {line}" for line in failed.error.splitlines()]
+        if self.run_url:
+            lines.append(f"open: {self.run_url}")
+        return "\n".join(lines)
+
+    def as_json(self) -> dict[str, Any]:
+        """The generic webhook payload."""
+        data = asdict(self)
+        data["run_url"] = self.run_url
+        data["title"] = self.title()
+        return data
+
+
+def format_duration(seconds: float) -> str:
+    """``1h 02m 03s`` style."""
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m {secs:02d}s"
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def first_lines(text: str, count: int = ERROR_LINES) -> str:
+    """The first ``count`` non-empty lines of an error message."""
+    return "\n".join([line for line in text.strip().splitlines() if line.strip()][:count])
+
+
+def ui_url(channel_url: str | None) -> str | None:
+    """The UI base URL: the channel's own, else ``$DWH_UI_URL``."""
+    return channel_url or os.environ.get(UI_URL_VAR) or None
