@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import time
 
 TIMESTAMP_TOLERANCE_SECONDS = 300
@@ -27,6 +28,8 @@ def verify_hmac(
         sent = float(timestamp)
     except ValueError:
         return f"{TIMESTAMP_HEADER} is not a Unix timestamp"
+    if not math.isfinite(sent):
+        return f"{TIMESTAMP_HEADER} is not a Unix timestamp"
     if abs((time.time() if now is None else now) - sent) > TIMESTAMP_TOLERANCE_SECONDS:
         return f"{TIMESTAMP_HEADER} is more than {TIMESTAMP_TOLERANCE_SECONDS} s away from now"
     if not hmac.compare_digest(sign(secret, timestamp, body).encode(), signature.strip().encode()):
@@ -36,8 +39,9 @@ def verify_hmac(
 
 def verify_bearer(secret: str, authorization: str | None) -> str | None:
     """None when ``Authorization: Bearer <token>`` carries the secret; else why not."""
-    if not authorization or not authorization.startswith("Bearer "):
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
         return "missing bearer token"
-    if not hmac.compare_digest(authorization[len("Bearer ") :].strip().encode(), secret.encode()):
+    if not hmac.compare_digest(token.strip().encode(), secret.encode()):
         return "bad bearer token"
     return None
