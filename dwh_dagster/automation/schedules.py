@@ -31,9 +31,14 @@ def cron_ticks_between(cron: str, timezone: str, after: datetime, until: datetim
 
 
 def _last_scheduled_time(instance: dg.DagsterInstance, schedule_name: str) -> datetime | None:
-    runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/schedule_name": schedule_name}), limit=1)
-    value = runs[0].tags.get(SCHEDULED_TIME_TAG) if runs else None
-    return datetime.fromisoformat(value) if value else None
+    """The newest scheduled time among this schedule's runs (re-executions of old ticks do not count)."""
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/schedule_name": schedule_name}), limit=200)
+    times = [
+        datetime.fromisoformat(run.tags[SCHEDULED_TIME_TAG])
+        for run in runs
+        if SCHEDULED_TIME_TAG in run.tags and "dagster/parent_run_id" not in run.tags
+    ]
+    return max(times) if times else None
 
 
 def interval_as_cron(seconds: int) -> str | None:

@@ -60,7 +60,7 @@ def build_job_finished_sensor(
         name=trigger.name,
         monitored_jobs=[watched],
         request_job=target,
-        minimum_interval_seconds=int(trigger.poll_interval),
+        minimum_interval_seconds=max(1, round(trigger.poll_interval)),
         description=trigger.description,
         default_status=default_sensor_status(trigger.enabled),
         tags={"dwh/trigger_type": "event"},
@@ -91,7 +91,7 @@ def build_asset_materialized_sensor(
     @dg.sensor(
         name=trigger.name,
         target=target,
-        minimum_interval_seconds=int(trigger.poll_interval),
+        minimum_interval_seconds=max(1, round(trigger.poll_interval)),
         description=trigger.description or f"after {', '.join(event.pipelines)} loaded",
         default_status=default_sensor_status(trigger.enabled),
         tags={"dwh/trigger_type": "event"},
@@ -154,27 +154,30 @@ def build_file_arrived_sensor(
     """One run per new file matching the glob, its path in the ``dwh/file`` run tag.
 
     The run key is the file's path, so a file never starts two runs, across daemon restarts too;
-    the cursor (newest modification time seen) keeps each evaluation to the new files.
+    the cursor (the paths already seen) keeps each evaluation to the new files, whatever their
+    modification time.
     """
     base_tags = trigger_run_tags(trigger)
 
     @dg.sensor(
         name=trigger.name,
         target=target,
-        minimum_interval_seconds=int(trigger.poll_interval),
+        minimum_interval_seconds=max(1, round(trigger.poll_interval)),
         description=trigger.description or f"new files matching {event.path}",
         default_status=default_sensor_status(trigger.enabled),
         tags={"dwh/trigger_type": "event"},
     )
     def _file_arrived(context: dg.SensorEvaluationContext) -> Iterator[dg.RunRequest | dg.SkipReason]:
-        since = json.loads(context.cursor)["modified"] if context.cursor else None
-        files = [f for f in list_files(pattern) if since is None or f.modified >= since]
-        if not files:
+        seen = set(json.loads(context.cursor)["seen"]) if context.cursor else set()
+        present = list_files(pattern)
+        new = [f for f in present if f.path not in seen]
+        if not new:
             yield dg.SkipReason(f"no new file matches {event.path}")
             return
-        for arrived in files:
+        for arrived in new:
             yield dg.RunRequest(run_key=arrived.path, tags={**base_tags, FILE_TAG: arrived.path})
-        context.update_cursor(json.dumps({"modified": files[-1].modified}))
+        # the paths still present: a file that is moved away and back is not new again until it left
+        context.update_cursor(json.dumps({"seen": sorted(seen.union(f.path for f in present))}))
 
     return _file_arrived
 

@@ -1,0 +1,172 @@
+"""The real ``dagster-daemon`` launches runs on its own from a ``file_arrived`` trigger.
+
+The daemon runs in a subprocess on a temporary DAGSTER_HOME (the repo's dagster.yaml), with a
+workspace that loads ``dwh_dagster.definitions`` for a small filesystem -> DuckDB project. Each
+dropped file must start exactly one run of the target job, tagged with the file's path, also
+after the daemon was stopped and started again.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import dagster as dg
+
+from dwh_dagster.automation.sensors import FILE_TAG
+from dwh_dagster_tests.automation.support import write_small_project
+from dwh_dagster_tests.conftest import REPO_ROOT, WriteProject
+
+RUN_TIMEOUT = 120  # seconds for the daemon to notice a file and its run to finish
+STOP_TIMEOUT = 20
+
+FILE_TRIGGER = """
+    trigger:
+      name: on_file
+      type: event
+      enabled: true
+      job: job_a
+      event: {type: file_arrived, path: "incoming/*.csv"}
+      poll_interval: 5
+      tags: [upload]
+"""
+
+
+def clean_env(dagster_home: Path, defs_dir: Path) -> dict[str, str]:
+    """The caller's environment without secrets or an ENVIRONMENT, on our instance and project."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.endswith(("_DEV", "_STAGE", "_PROD")) and "SECRET" not in k and k != "ENVIRONMENT"
+    }
+    env.pop("DWH_STATE_DIR", None)
+    env.update({"DAGSTER_HOME": str(dagster_home), "DWH_DEFS_DIR": str(defs_dir)})
+    return env
+
+
+@contextmanager
+def running_daemon(workspace: Path, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``dagster-daemon run`` in its own process group; stopped (then killed) on exit."""
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dagster._daemon", "run", "-w", str(workspace)],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield process
+    finally:
+        stop(process)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGINT to the daemon's process group (it stops its code server), SIGKILL if it lingers."""
+    if process.poll() is not None:
+        return
+    pgid = os.getpgid(process.pid)
+    os.killpg(pgid, signal.SIGINT)
+    try:
+        process.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(pgid, signal.SIGKILL)
+        process.wait(timeout=STOP_TIMEOUT)
+    # the code server shares the group; make sure nothing of it survives
+    with suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def wait_for(
+    condition: Callable[[], bool], timeout: float, what: str, process: subprocess.Popen[bytes], log: Path
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        if process.poll() is not None:
+            raise AssertionError(
+                f"the daemon exited ({process.returncode}) while waiting for {what}:\n{tail(log)}"
+            )
+        time.sleep(1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}:\n{tail(log)}")
+
+
+def tail(log: Path, chars: int = 6000) -> str:
+    return log.read_text(errors="replace")[-chars:] if log.exists() else ""
+
+
+def runs_for_file(path: str) -> list[dg.DagsterRun]:
+    with dg.DagsterInstance.get() as instance:
+        return list(instance.get_runs(filters=dg.RunsFilter(tags={FILE_TAG: path})))
+
+
+def all_runs() -> list[dg.DagsterRun]:
+    with dg.DagsterInstance.get() as instance:
+        return list(instance.get_runs())
+
+
+def succeeded(path: str) -> Callable[[], bool]:
+    def check() -> bool:
+        runs = runs_for_file(path)
+        failed = [r for r in runs if r.status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)]
+        assert not failed, f"the run for {path} ended {failed[0].status}"
+        return any(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+
+    return check
+
+
+def drop(folder: Path, name: str) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text("id,value\n1,2\n")
+    return str(path)
+
+
+def test_daemon_starts_one_run_per_file_across_restarts(
+    write_project: WriteProject, dagster_home: Path, tmp_path: Path
+) -> None:
+    defs_dir = write_small_project(write_project, {"on_file": FILE_TRIGGER})
+    incoming = tmp_path / "incoming"
+    workspace = tmp_path / "workspace.yaml"
+    workspace.write_text(
+        "load_from:\n"
+        "  - python_module:\n"
+        "      module_name: dwh_dagster.definitions\n"
+        f"      working_directory: {REPO_ROOT}\n"
+        "      location_name: dwh_dagster\n"
+    )
+    env = clean_env(dagster_home, defs_dir)
+    log = tmp_path / "daemon.log"
+    with dg.DagsterInstance.get():
+        pass  # create the instance's storage before the daemon and its runs use it
+
+    with running_daemon(workspace, env, log) as daemon:
+        first = drop(incoming, "first.csv")
+        wait_for(succeeded(first), RUN_TIMEOUT, f"a successful run for {first}", daemon, log)
+
+    [first_run] = runs_for_file(first)
+    assert first_run.job_name == "job_a"
+    assert first_run.tags["dwh/trigger"] == "on_file"
+    assert first_run.tags["upload"] == ""
+    assert first_run.tags["dagster/sensor_name"] == "on_file"
+    assert first_run.tags["dagster/run_key"] == first
+
+    with running_daemon(workspace, env, log) as daemon:
+        time.sleep(1)  # the second file is clearly newer than the first
+        second = drop(incoming, "second.csv")
+        wait_for(succeeded(second), RUN_TIMEOUT, f"a successful run for {second}", daemon, log)
+        time.sleep(8)  # at least one more sensor tick (poll_interval 5) sees both files
+
+    assert len(runs_for_file(second)) == 1
+    assert [r.run_id for r in runs_for_file(first)] == [first_run.run_id], "the first file ran twice"
+    runs = all_runs()
+    assert len(runs) == 2, [(r.job_name, r.tags.get(FILE_TAG)) for r in runs]
+    assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in runs)
