@@ -449,7 +449,7 @@ class _Checker:
                 owner.error(
                     ("pipelines",) if dag_jobs else ("depends_on",),
                     f"depends_on across pipelines and dag jobs form a cycle: {exc}",
-                    "a dag job's depends_on is a data dependency everywhere; remove one of them",
+                    "all jobs share one run order, so depends_on may not contradict each other; remove one",
                     at_key=True,
                 )
             )

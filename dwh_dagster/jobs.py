@@ -29,25 +29,13 @@ def build_executor(job: Job) -> dg.ExecutorDefinition:
     """How a job's steps run.
 
     ``sequential``: one step at a time in this process, in the shared run order (op priorities).
-    ``parallel`` and ``dag``: one process per step, at most ``max_parallelism`` at a time; in
-    ``dag`` mode the depends_on are asset dependencies, so Dagster waits for them and skips the
-    dependents of a failed pipeline.
+    ``parallel`` and ``dag``: one process per step, at most ``max_parallelism`` at a time (a dag
+    step waits for its depends_on inside the step; the shared run order starts them first).
+    Retries are done by the steps themselves (see ``assets/pipeline_assets.py``).
     """
     if job.execution.mode == "sequential":
         return dg.in_process_executor
     return dg.multiprocess_executor.configured({"max_concurrent": job.execution.max_parallelism})
-
-
-def build_job_retry_policy(job: Job) -> dg.RetryPolicy | None:
-    """The job's ``retries``: ``max_attempts`` counts every attempt, the first included."""
-    retries = job.retries
-    if retries.max_attempts <= 1:
-        return None
-    return dg.RetryPolicy(
-        max_retries=retries.max_attempts - 1,
-        delay=retries.retry_delay or None,
-        backoff=dg.Backoff.EXPONENTIAL if retries.exponential_backoff else None,  # None: a constant delay
-    )
 
 
 def build_job(project: Project, job: Job) -> UnresolvedAssetJobDefinition:
@@ -68,5 +56,4 @@ def build_job(project: Project, job: Job) -> UnresolvedAssetJobDefinition:
             ),
         },
         executor_def=build_executor(job),
-        op_retry_policy=build_job_retry_policy(job),
     )

@@ -5,10 +5,6 @@ These names are stable: changing one renames assets in Dagster's history.
 
 from __future__ import annotations
 
-import hashlib
-import re
-from pathlib import Path
-
 SOURCE_ASSET_PREFIX = "sources"
 
 
@@ -30,14 +26,6 @@ def pipeline_op_name(pipeline_name: str) -> str:
 def dlt_pipeline_name(pipeline_name: str) -> str:
     """Name of the dlt pipeline; dlt keeps its state in the destination under this name."""
     return f"dwh_{pipeline_name}"
-
-
-def duckdb_pool(database_file: Path) -> str:
-    """Concurrency pool of the steps writing one DuckDB file (limit 1: DuckDB has one writer)."""
-    resolved = database_file.expanduser().resolve()
-    stem = re.sub(r"[^A-Za-z0-9_]", "_", resolved.stem)
-    digest = hashlib.sha1(str(resolved).encode()).hexdigest()[:8]
-    return f"duckdb_{stem}_{digest}"
 
 
 NOTIFY_FAILURE_SENSOR = "dwh_notify_on_failure"

@@ -86,21 +86,19 @@ class Project:
         """Names of the pipelines a pipeline depends on."""
         return [self.resolve("pipelines", ref) for ref in pipeline.depends_on]
 
-    def upstream_pipelines(self, pipeline: Pipeline) -> list[str]:
-        """Pipelines whose tables ``pipeline`` reads: its own ``depends_on`` and that of dag jobs."""
-        names = self.pipeline_dependencies(pipeline)
+    def run_order_constraints(self, jobs: list[Job] | None = None) -> dict[str, list[str]]:
+        """For each pipeline, the pipelines that run before it: its ``depends_on``, the ``depends_on``
+        of dag jobs, and the order of the given sequential jobs (all of them by default)."""
+        before = {name: self.pipeline_dependencies(p) for name, p in self.pipelines.items()}
         for job in self.jobs.values():
             if job.execution.mode != "dag":
                 continue
             for entry in job.pipelines:
-                if self.resolve("pipelines", entry.name) == pipeline.name:
-                    names += [self.resolve("pipelines", ref) for ref in entry.depends_on]
-        return list(dict.fromkeys(names))
-
-    def run_order_constraints(self, jobs: list[Job] | None = None) -> dict[str, list[str]]:
-        """For each pipeline, the pipelines that run before it: data dependencies, plus the order of
-        the given sequential jobs (all of them by default)."""
-        before = {name: self.upstream_pipelines(p) for name, p in self.pipelines.items()}
+                name = self.resolve("pipelines", entry.name)
+                for ref in entry.depends_on:
+                    earlier = self.resolve("pipelines", ref)
+                    if earlier not in before[name]:
+                        before[name] = [*before[name], earlier]
         for job in self.jobs.values() if jobs is None else jobs:
             if job.execution.mode != "sequential":
                 continue

@@ -1,68 +1,204 @@
-"""One subsettable multi-asset per pipeline; the dlt work happens only when a run executes it."""
+"""One subsettable multi-asset per pipeline; the dlt work happens only when a run executes it.
 
-from collections.abc import Iterator
+What a step does around the load depends on the job that runs it (a :class:`StepPolicy`):
+``sequential`` jobs retry inside the step (so the one-step-at-a-time executor never moves on to a
+later pipeline while an earlier one waits for its retry) and stop after a failure unless
+``continue_on_failure``; ``dag`` jobs wait inside the step for the pipelines a job entry
+``depends_on`` and skip when one of them did not load; ``parallel`` and ``dag`` jobs retry through
+Dagster (``RetryRequested``), visible as retries in the UI.
+"""
+
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 
 import dagster as dg
 from dagster import AssetExecutionContext
 
-from dwh_dagster.assets.specs import build_pipeline_asset_specs, destination_pool
-from dwh_dagster.ingestion.plan import build_load_plan
+from dwh_dagster.assets.specs import build_pipeline_asset_specs
+from dwh_dagster.ingestion.plan import LoadPlan, build_load_plan
+from dwh_dagster.models.jobs import Job
 from dwh_dagster.models.pipelines import Pipeline
 from dwh_dagster.naming import pipeline_op_name
 from dwh_dagster.project import Project
 
-
-def build_retry_policy(pipeline: Pipeline) -> dg.RetryPolicy | None:
-    """The pipeline's ``retry`` as a Dagster retry policy with exponential backoff."""
-    if pipeline.retry.max_attempts <= 1:
-        return None
-    return dg.RetryPolicy(
-        max_retries=pipeline.retry.max_attempts - 1,
-        delay=pipeline.retry.initial_delay or None,
-        backoff=dg.Backoff.EXPONENTIAL if pipeline.retry.initial_delay else None,
-    )
+WAIT_POLL_SECONDS = 1.0
+TERMINAL_STEP_EVENTS = {
+    dg.DagsterEventType.STEP_SUCCESS,
+    dg.DagsterEventType.STEP_FAILURE,
+    dg.DagsterEventType.STEP_SKIPPED,
+}
 
 
-def failed_steps(context: AssetExecutionContext) -> list[str]:
-    """Steps of the current run that have failed for good (retries exhausted)."""
+@dataclass(frozen=True)
+class RetrySettings:
+    """How often and how patiently a failed load is tried again."""
+
+    max_attempts: int = 1
+    delay: float = 0.0
+    exponential: bool = False
+
+    def delay_before(self, attempt: int) -> float:
+        """Seconds to wait before attempt ``attempt`` (2 is the first retry); doubles when exponential."""
+        return self.delay * (2 ** (attempt - 2) if self.exponential else 1)
+
+
+@dataclass(frozen=True)
+class StepPolicy:
+    """What a pipeline's step does in one job."""
+
+    mode: str = "parallel"
+    retry: RetrySettings = RetrySettings()
+    fail_fast: bool = False
+    wait_for: tuple[str, ...] = ()
+
+
+def retry_settings(pipeline: Pipeline, job: Job | None) -> RetrySettings:
+    """The pipeline's own ``retry`` when it asks for retries (exponential), else the job's ``retries``."""
+    if pipeline.retry.max_attempts > 1 or job is None:
+        return RetrySettings(pipeline.retry.max_attempts, pipeline.retry.initial_delay, exponential=True)
+    return RetrySettings(job.retries.max_attempts, job.retries.retry_delay, job.retries.exponential_backoff)
+
+
+def step_policies(project: Project, pipeline: Pipeline) -> dict[str, StepPolicy]:
+    """The pipeline's step policy in each job that runs it."""
+    policies = {}
+    for job in project.jobs.values():
+        for entry, member in project.job_pipelines(job):
+            if member.name != pipeline.name:
+                continue
+            wait_for: tuple[str, ...] = ()
+            if job.execution.mode == "dag":
+                wait_for = tuple(pipeline_op_name(project.resolve("pipelines", d)) for d in entry.depends_on)
+            policies[job.name] = StepPolicy(
+                mode=job.execution.mode,
+                retry=retry_settings(pipeline, job),
+                fail_fast=job.execution.mode == "sequential" and not job.execution.continue_on_failure,
+                wait_for=wait_for,
+            )
+    return policies
+
+
+def _step_outcomes(context: AssetExecutionContext) -> dict[str, dg.DagsterEventType]:
+    """The final event of each finished step of this run."""
+    outcomes = {}
+    for event_type in TERMINAL_STEP_EVENTS:
+        records = context.instance.get_records_for_run(run_id=context.run.run_id, of_type=event_type).records
+        for record in records:
+            if record.event_log_entry.step_key:
+                outcomes[record.event_log_entry.step_key] = event_type
+    return outcomes
+
+
+def _loaded_in_run(context: AssetExecutionContext, step_key: str) -> bool:
     records = context.instance.get_records_for_run(
-        run_id=context.run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE
+        run_id=context.run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
     ).records
-    return sorted({r.event_log_entry.step_key for r in records if r.event_log_entry.step_key})
+    return any(r.event_log_entry.step_key == step_key for r in records)
+
+
+def _wait_for_dependencies(context: AssetExecutionContext, policy: StepPolicy) -> list[str]:
+    """Wait until the dag dependencies in this run finished; return those that did not load."""
+    planned = set(context.run.step_keys_to_execute or [])
+    pending = [key for key in policy.wait_for if not planned or key in planned]
+    announced = False
+    while True:
+        outcomes = _step_outcomes(context)
+        if all(key in outcomes for key in pending):
+            return [
+                key
+                for key in pending
+                if outcomes[key] != dg.DagsterEventType.STEP_SUCCESS or not _loaded_in_run(context, key)
+            ]
+        if not announced:
+            context.log.info(f"waiting for {', '.join(k for k in pending if k not in outcomes)} (depends_on)")
+            announced = True
+        time.sleep(WAIT_POLL_SECONDS)
+
+
+def _failed_steps(context: AssetExecutionContext) -> list[str]:
+    outcomes = _step_outcomes(context)
+    return sorted(key for key, outcome in outcomes.items() if outcome == dg.DagsterEventType.STEP_FAILURE)
+
+
+def _load_with_retries(
+    context: AssetExecutionContext, load: "LoadFn", policy: StepPolicy
+) -> Iterator[dg.MaterializeResult]:
+    retry = policy.retry
+    if policy.mode == "sequential":
+        for attempt in range(1, retry.max_attempts + 1):
+            try:
+                results = list(load(context))
+            except Exception as exc:
+                if attempt == retry.max_attempts:
+                    raise dg.Failure(description=str(exc), allow_retries=False) from None
+                wait = retry.delay_before(attempt + 1)
+                context.log.warning(
+                    f"attempt {attempt} of {retry.max_attempts} failed; retrying in {wait:g} s: "
+                    f"{str(exc).splitlines()[0]}"
+                )
+                time.sleep(wait)
+                continue
+            yield from results
+            return
+    try:
+        yield from list(load(context))
+    except Exception:
+        attempt = context.retry_number + 1
+        if attempt < retry.max_attempts:
+            raise dg.RetryRequested(
+                max_retries=retry.max_attempts - 1, seconds_to_wait=retry.delay_before(attempt + 1)
+            ) from None
+        raise
+
+
+class LoadFn:
+    """Runs the load of one pipeline (dlt imported on first call)."""
+
+    def __init__(self, plan: LoadPlan):
+        self.plan = plan
+
+    def __call__(self, context: AssetExecutionContext) -> Iterator[dg.MaterializeResult]:
+        from dwh_dagster.ingestion.runner import run_pipeline
+
+        return run_pipeline(context, self.plan)
 
 
 def build_pipeline_assets(
-    project: Project, pipeline: Pipeline, priority: int = 0, fail_fast_jobs: frozenset[str] = frozenset()
+    project: Project, pipeline: Pipeline, priority: int, policies: Mapping[str, StepPolicy]
 ) -> dg.AssetsDefinition:
     """The assets of one pipeline: each table can be materialized on its own.
 
     ``priority`` places the step in the one run order all jobs share (higher runs first).
-    In the jobs named in ``fail_fast_jobs`` (sequential, ``continue_on_failure: false``) the step
-    does not load anything once another step of the run has failed.
     """
-    plan = build_load_plan(project, pipeline)
+    load = LoadFn(build_load_plan(project, pipeline))
+    default = StepPolicy(retry=retry_settings(pipeline, None))
 
     @dg.multi_asset(
         name=pipeline_op_name(pipeline.name),
         specs=build_pipeline_asset_specs(project, pipeline),
         can_subset=True,
-        retry_policy=build_retry_policy(pipeline),
-        pool=destination_pool(project, plan.destination),
         description=pipeline.description,
         op_tags={"dagster/priority": str(priority)},
     )
     def _load(context: AssetExecutionContext) -> Iterator[dg.MaterializeResult]:
-        if context.job_name in fail_fast_jobs:
-            failed = failed_steps(context)
+        policy = policies.get(context.job_name, default)
+        if policy.wait_for:
+            missing = _wait_for_dependencies(context, policy)
+            if missing:
+                context.log.warning(
+                    f"pipeline {pipeline.name} not run: {', '.join(missing)} did not load in this run"
+                )
+                return
+        if policy.fail_fast:
+            failed = _failed_steps(context)
             if failed:
                 context.log.warning(
                     f"pipeline {pipeline.name} not run: {', '.join(failed)} failed earlier in this run and "
                     f"job {context.job_name} stops at the first failure (continue_on_failure: false)"
                 )
                 return
-        from dwh_dagster.ingestion.runner import run_pipeline
-
-        yield from run_pipeline(context, plan)
+        yield from _load_with_retries(context, load, policy)
 
     return _load
 
@@ -70,14 +206,12 @@ def build_pipeline_assets(
 def build_all_pipeline_assets(project: Project) -> list[dg.AssetsDefinition]:
     """One multi-asset per pipeline, with priorities from the shared run order."""
     order = project.run_order()
-    fail_fast: dict[str, set[str]] = {name: set() for name in project.pipelines}
-    for job in project.jobs.values():
-        if job.execution.mode == "sequential" and not job.execution.continue_on_failure:
-            for _, member in project.job_pipelines(job):
-                fail_fast[member.name].add(job.name)
     return [
         build_pipeline_assets(
-            project, project.pipelines[name], len(order) - index, frozenset(fail_fast[name])
+            project,
+            project.pipelines[name],
+            len(order) - index,
+            step_policies(project, project.pipelines[name]),
         )
         for index, name in enumerate(order)
     ]

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
-from dwh_dagster.models.destinations import DestinationModel, DuckDbDestination
 from dwh_dagster.models.pipelines import Pipeline
 from dwh_dagster.models.sources import (
     FilesystemResource,
@@ -20,7 +18,7 @@ from dwh_dagster.models.sources import (
     incremental_cursor,
     parent_resources,
 )
-from dwh_dagster.naming import duckdb_pool, source_asset_key, table_asset_key
+from dwh_dagster.naming import source_asset_key, table_asset_key
 from dwh_dagster.project import Project
 from dwh_dagster.tags import yaml_tags
 
@@ -59,7 +57,7 @@ def build_pipeline_asset_specs(project: Project, pipeline: Pipeline) -> list[dg.
     destination = project.destination_for(pipeline)
     dataset = project.dataset_for(pipeline)
     upstream: list[dg.AssetKey] = [dg.AssetKey(source_asset_key(source.name))]
-    for dependency in project.upstream_pipelines(pipeline):
+    for dependency in project.pipeline_dependencies(pipeline):
         other = project.pipelines[dependency]
         other_dataset = project.dataset_for(other)
         upstream += [dg.AssetKey(table_asset_key(other_dataset, r)) for r in project.resources_for(other)]
@@ -100,10 +98,3 @@ def build_source_asset_spec(source: SourceModel) -> dg.AssetSpec:
         kinds={source.type},
         metadata={"dwh/source_type": source.type},
     )
-
-
-def destination_pool(project: Project, destination: DestinationModel) -> str | None:
-    """The concurrency pool of steps writing ``destination`` (DuckDB files have one writer)."""
-    if isinstance(destination, DuckDbDestination):
-        return duckdb_pool(Path(project.local_path(destination.connection.database)))
-    return None

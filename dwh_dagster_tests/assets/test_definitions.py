@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from dwh_dagster.assets.pipeline_assets import RetrySettings, retry_settings
 from dwh_dagster.definitions import build_definitions
 from dwh_dagster.loader import load_project
 from dwh_dagster_tests.conftest import REPO_ROOT, YAML_DEFS, WriteProject
@@ -74,7 +75,7 @@ def test_each_resource_is_its_own_asset_with_yaml_metadata() -> None:
     assert not graph.get(dg.AssetKey(["sources", "github_api"])).is_materializable
 
 
-def test_pipeline_depends_on_becomes_asset_deps_and_retry_policy(write_project: WriteProject) -> None:
+def test_pipeline_depends_on_becomes_asset_deps_and_retry_settings(write_project: WriteProject) -> None:
     files = {
         "sources/files.yaml": """
             source:
@@ -106,14 +107,13 @@ def test_pipeline_depends_on_becomes_asset_deps_and_retry_policy(write_project: 
     defs = build_definitions(load_project(write_project(files), "dev"))
     graph = defs.get_repository_def().asset_graph
     assert dg.AssetKey(["raw", "a"]) in graph.get(dg.AssetKey(["staged", "b"])).parent_keys
-    assets_def = graph.get(dg.AssetKey(["staged", "b"])).assets_def
-    node = assets_def.node_def
-    assert node.retry_policy is not None
-    assert node.retry_policy.max_retries == 3
-    assert node.retry_policy.delay == 10
-    assert node.retry_policy.backoff == dg.Backoff.EXPONENTIAL
-    assert node.pool is not None and node.pool.startswith("duckdb_wh_")
-    assert graph.get(dg.AssetKey(["raw", "a"])).assets_def.node_def.pool == node.pool
+    node = graph.get(dg.AssetKey(["staged", "b"])).assets_def.node_def
+    first = graph.get(dg.AssetKey(["raw", "a"])).assets_def.node_def
+    assert int(first.tags["dagster/priority"]) > int(node.tags["dagster/priority"])  # runs first
+    assert node.pool is None  # DuckDB's one writer is a file lock taken inside the step
+    project = load_project(write_project(files), "dev")
+    assert retry_settings(project.pipelines["second"], None) == RetrySettings(4, 10, exponential=True)
+    assert [RetrySettings(4, 10, exponential=True).delay_before(n) for n in (2, 3, 4)] == [10, 20, 40]
 
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:

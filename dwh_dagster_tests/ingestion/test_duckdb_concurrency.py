@@ -1,9 +1,9 @@
 """DuckDB has one writer: two jobs writing one DuckDB file, launched together, both succeed.
 
-Each job runs in its own ``dwh run`` process on the same Dagster instance (DAGSTER_HOME with the
-repo's dagster.yaml: ``concurrency.pools.default_limit: 1``). The steps writing a DuckDB file share
-one pool per file, so the second step waits for the first; the instance's event log shows it.
-Without the pool the same launch fails one of the runs with DuckDB's "Could not set lock on file".
+Each job runs in its own ``dwh run`` process on the same Dagster instance. A step writing a DuckDB
+file holds an exclusive lock on ``<file>.dwh-lock`` while it loads, so the second step waits for
+the first, and logs that it waits; the instance's event log shows it. Without the lock the same
+launch fails one of the runs with DuckDB's "Could not set lock on file".
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import dagster as dg
 
-from dwh_dagster.naming import duckdb_pool
-from dwh_dagster_tests.conftest import REPO_ROOT, WriteProject, duckdb_rows
+from dwh_dagster.ingestion.locks import duckdb_lock_path, exclusive_file_lock
+from dwh_dagster_tests.conftest import WriteProject, duckdb_rows
 
 ROWS = 15_000  # a few seconds of dlt work per step: long enough for the two runs to overlap
 
@@ -64,12 +65,10 @@ def test_two_jobs_writing_one_duckdb_file_both_succeed(
     write_project: WriteProject, dagster_home: Path, tmp_path: Path
 ) -> None:
     defs = write_two_job_project(write_project, tmp_path)
-    assert "default_limit: 1" in (dagster_home / "dagster.yaml").read_text()
     # create the instance's SQLite storage once, as any used DAGSTER_HOME has it: two processes
-    # creating it at the same moment race (two alembic heads in schedules.db, and a process that
-    # looked before the concurrency tables existed skips the pool: both runs then write at once)
+    # creating it at the same moment race (two alembic heads in schedules.db)
     with dg.DagsterInstance.get() as instance:
-        assert instance.event_log_storage.supports_global_concurrency_limits
+        assert instance.get_runs() == []
 
     processes = {
         job: subprocess.Popen(
@@ -89,41 +88,63 @@ def test_two_jobs_writing_one_duckdb_file_both_succeed(
     assert duckdb_rows(database, "select count(*), count(distinct id) from ds_a.rows_a") == [(ROWS, ROWS)]
     assert duckdb_rows(database, "select count(*), count(distinct id) from ds_b.rows_b") == [(ROWS, ROWS)]
 
-    # the control: the event log of the instance shows that the steps were serialized by the pool
-    pool = duckdb_pool(database)
+    # the control: the event log shows that the later step waited for the lock while the first loaded
+    lock = duckdb_lock_path(database).name
     with dg.DagsterInstance.get() as instance:
-        limits = {p.name: p.limit for p in instance.event_log_storage.get_pool_limits()}
-        assert limits.get(pool) == 1
         runs = instance.get_runs()
         assert sorted(run.job_name for run in runs) == ["job_a", "job_b"]
         assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
         steps = {}
         for run in runs:
-            times: dict[str, float] = {}
-            blocked: list[float] = []
+            loaded: list[float] = []
+            waited: list[float] = []
+            end = 0.0
             for record in instance.all_logs(run.run_id):
+                message = record.user_message or ""
+                if "rows loaded" in message:
+                    loaded.append(record.timestamp)
+                if message.startswith("waiting") and lock in message:
+                    waited.append(record.timestamp)
                 event = record.dagster_event
-                if event is None:
-                    continue
-                if event.event_type_value in ("STEP_START", "STEP_SUCCESS"):
-                    times[event.event_type_value] = record.timestamp
-                if (event.message or "").startswith(f"Step blocked by limit for pool {pool}"):
-                    blocked.append(record.timestamp)
-            steps[run.job_name] = (times["STEP_START"], times["STEP_SUCCESS"], blocked)
-
-    first, second = sorted(steps.values())
-    _, first_end, first_blocked = first
-    second_start, _, second_blocked = second
-    assert first_blocked == []
-    assert second_start >= first_end, "the two steps wrote the DuckDB file at the same time"
-    assert second_blocked, "the later step never waited on the pool"
-    # it was already waiting before the first step finished: the runs really overlapped
-    assert min(second_blocked) < first_end
+                if event is not None and event.event_type_value == "STEP_SUCCESS":
+                    end = record.timestamp
+            steps[run.job_name] = (min(loaded), end, waited)
+    first, second = sorted(steps.values())  # by the time each finished loading
+    first_loaded, first_end, first_waited = first
+    second_loaded, _, second_waited = second
+    assert first_waited == []
+    assert second_waited, "the later step never waited for the DuckDB lock"
+    assert min(second_waited) < first_loaded  # it was waiting while the first one loaded
+    assert second_loaded > first_loaded
 
 
-def test_the_repo_dagster_yaml_limits_every_pool_to_one_step() -> None:
-    import yaml
+def test_the_lock_admits_one_holder_at_a_time(tmp_path: Path) -> None:
+    path = duckdb_lock_path(tmp_path / "wh.duckdb")
+    order: list[str] = []
+    first_holds = threading.Event()
+    release_first = threading.Event()
+    waits: list[str] = []
 
-    config = yaml.safe_load((REPO_ROOT / "dagster.yaml").read_text())
-    assert config["concurrency"]["pools"]["default_limit"] == 1
-    assert config["concurrency"]["pools"].get("granularity", "op") == "op"  # "run" would skip op slots
+    def first() -> None:
+        with exclusive_file_lock(path, waits.append):
+            order.append("first in")
+            first_holds.set()
+            release_first.wait(timeout=30)
+            order.append("first out")
+
+    def second() -> None:
+        first_holds.wait(timeout=30)
+        with exclusive_file_lock(path, waits.append, poll_seconds=0.01):
+            order.append("second in")
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    first_holds.wait(timeout=30)
+    while not waits:  # the second thread is waiting (it logs once when it starts waiting)
+        threading.Event().wait(0.01)
+    release_first.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert order == ["first in", "first out", "second in"]
+    assert waits and "another step writes this DuckDB file" in waits[0]

@@ -59,7 +59,8 @@ def test_run_order_follows_sequential_jobs_and_dependencies(write_project: Write
     project = load_project(defs, "dev")
     order = project.run_order()
     assert order.index("p_c") < order.index("p_a") < order.index("p_b")
-    assert project.upstream_pipelines(project.pipelines["p_b"]) == ["p_a"]
+    assert project.run_order_constraints()["p_b"] == ["p_a"]
+    assert project.pipeline_dependencies(project.pipelines["p_b"]) == []  # a job's depends_on is not lineage
 
 
 def test_sequential_jobs_with_opposite_orders_are_reported(write_project: WriteProject) -> None:
