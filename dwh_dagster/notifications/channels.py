@@ -43,12 +43,16 @@ def _post_json(url: str, payload: object, headers: dict[str, str] | None = None)
     import requests
 
     body = json.dumps(payload, default=str).encode()
-    response = requests.post(
-        url,
-        data=body,
-        headers={"Content-Type": "application/json", **(headers or {})},
-        timeout=TIMEOUT_SECONDS,
-    )
+    try:
+        response = requests.post(
+            url,
+            data=body,
+            headers={"Content-Type": "application/json", **(headers or {})},
+            timeout=TIMEOUT_SECONDS,
+        )
+    except requests.RequestException as exc:
+        # requests quotes the URL (or its path) in its messages, and a webhook URL is a secret
+        raise RuntimeError(f"{type(exc).__name__} posting to the channel's webhook") from None
     if response.status_code >= 300:
         raise RuntimeError(f"HTTP {response.status_code} from the channel's webhook")
 

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +38,7 @@ class Pipe:
     name: str
     database: str = "warehouse"
     fails: bool = False  # reads a corrupt parquet file
-    rows: int = 2_000
+    rows: int = 500
 
     @property
     def step(self) -> str:
@@ -102,26 +103,54 @@ def prepare_instance() -> None:
         assert instance.event_log_storage.supports_global_concurrency_limits
 
 
+def dagster_job_execute(defs: Path, job: str, dagster_home: Path) -> subprocess.Popen[str]:
+    """Start ``dagster job execute`` of ``job``: the job runs through its own executor."""
+    env = {**os.environ, "DWH_DEFS_DIR": str(defs), "DAGSTER_HOME": str(dagster_home)}
+    env.pop("ENVIRONMENT", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "dagster", "job", "execute", "-m", "dwh_dagster.definitions", "-j", job],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen[str], timeout: float = RUN_TIMEOUT) -> str:
+    """Wait for a started run (killed after ``timeout`` seconds); its exit code and output tail."""
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+        raise AssertionError(f"run did not finish in {timeout} s:\n{output[-4000:]}") from None
+    return f"exit code {process.returncode}\n{output[-6000:]}"
+
+
 def execute_job_like_the_daemon(
     defs: Path, job: str, dagster_home: Path, timeout: float = RUN_TIMEOUT
 ) -> RunEvents:
     """Run ``job`` through its own executor in a ``dagster job execute`` subprocess; its events."""
     prepare_instance()
-    env = {**os.environ, "DWH_DEFS_DIR": str(defs), "DAGSTER_HOME": str(dagster_home)}
-    env.pop("ENVIRONMENT", None)
-    completed = subprocess.run(
-        [sys.executable, "-m", "dagster", "job", "execute", "-m", "dwh_dagster.definitions", "-j", job],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    output = f"exit code {completed.returncode}\n{completed.stdout[-4000:]}\n{completed.stderr[-4000:]}"
-    with dg.DagsterInstance.get() as instance:
-        runs = [run for run in instance.get_runs() if run.job_name == job]
-    assert len(runs) == 1, f"expected one run of {job}, found {len(runs)}:\n{output}"
-    return RunEvents.load(runs[0].run_id, output)
+    output = finish(dagster_job_execute(defs, job, dagster_home), timeout)
+    return RunEvents.of_job(job, output)
+
+
+def wait_for_step_start(job: str, step: str, process: subprocess.Popen[str], timeout: float = 120) -> None:
+    """Wait until the run of ``job`` has started ``step`` (fails when ``process`` ends first)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with dg.DagsterInstance.get() as instance:
+            for run in instance.get_runs():
+                if run.job_name != job:
+                    continue
+                records = instance.get_records_for_run(run.run_id, of_type=EV.STEP_START).records
+                if any(r.event_log_entry.step_key == step for r in records):
+                    return
+        assert process.poll() is None, f"{job} ended before {step} started:\n{finish(process)}"
+        time.sleep(0.2)
+    raise AssertionError(f"{step} of {job} did not start in {timeout} s")
 
 
 @dataclass
@@ -132,6 +161,14 @@ class RunEvents:
     records: list[dg.EventLogEntry]
     output: str = ""  # the subprocess output, for failure messages
     _attempts: dict[str, list[tuple[float, float]]] | None = field(default=None, repr=False)
+
+    @classmethod
+    def of_job(cls, job: str, output: str = "") -> RunEvents:
+        """The events of the one run of ``job`` on the instance."""
+        with dg.DagsterInstance.get() as instance:
+            runs = [run for run in instance.get_runs() if run.job_name == job]
+        assert len(runs) == 1, f"expected one run of {job}, found {len(runs)}:\n{output}"
+        return cls.load(runs[0].run_id, output)
 
     @classmethod
     def load(cls, run_id: str, output: str = "") -> RunEvents:
@@ -192,6 +229,20 @@ class RunEvents:
                 text = f"{text} {record.dagster_event.message}"
             out.append(text)
         return out
+
+    def message_times(self, text: str, step: str | None = None) -> list[float]:
+        """Times of the user log messages containing ``text`` (of one step, if given)."""
+        return [
+            r.timestamp
+            for r in self.records
+            if text in (r.user_message or "") and (step is None or r.step_key == step)
+        ]
+
+    def loaded_at(self, step: str) -> float:
+        """When the step finished loading (its ``rows loaded`` log line)."""
+        times = self.message_times("rows loaded", step)
+        assert times, f"{step} never loaded"
+        return min(times)
 
     def run_failure_message(self) -> str:
         failures = self.of_type(EV.RUN_FAILURE)
