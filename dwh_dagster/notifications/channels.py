@@ -32,6 +32,10 @@ class ChannelConfigError(RuntimeError):
     """A channel cannot be used: a missing env var or secret (the message names it, never a value)."""
 
 
+class ChannelDeliveryError(RuntimeError):
+    """A send failed; the message says how, without the channel's URL."""
+
+
 def _env(name: str) -> str:
     value = os.environ.get(name)
     if not value:
@@ -52,9 +56,9 @@ def _post_json(url: str, payload: object, headers: dict[str, str] | None = None)
         )
     except requests.RequestException as exc:
         # requests quotes the URL (or its path) in its messages, and a webhook URL is a secret
-        raise RuntimeError(f"{type(exc).__name__} posting to the channel's webhook") from None
+        raise ChannelDeliveryError(f"{type(exc).__name__} posting to the channel's webhook") from None
     if response.status_code >= 300:
-        raise RuntimeError(f"HTTP {response.status_code} from the channel's webhook")
+        raise ChannelDeliveryError(f"HTTP {response.status_code} from the channel's webhook")
 
 
 def send_email(
@@ -223,7 +227,9 @@ def deliver(
             return redactor.redact(str(exc))  # retrying cannot help
         except Exception as exc:
             detail = str(exc).splitlines()[0] if str(exc) else ""
-            last = redactor.redact(f"{type(exc).__name__}: {detail}")
+            last = redactor.redact(
+                detail if isinstance(exc, ChannelDeliveryError) else f"{type(exc).__name__}: {detail}"
+            )
             if attempt < attempts:
                 time.sleep(backoff_seconds * 2 ** (attempt - 1))
     return f"gave up after {attempts} attempts: {last}"
