@@ -110,7 +110,7 @@ def test_two_jobs_writing_one_duckdb_file_both_succeed(
                     end = record.timestamp
             steps[run.job_name] = (min(loaded), end, waited)
     first, second = sorted(steps.values())  # by the time each finished loading
-    first_loaded, first_end, first_waited = first
+    first_loaded, _, first_waited = first
     second_loaded, _, second_waited = second
     assert first_waited == []
     assert second_waited, "the later step never waited for the DuckDB lock"
