@@ -97,3 +97,35 @@ def rows_loaded(result: dg.ExecuteInProcessResult) -> dict[str, int]:
         materialization = event.event_specific_data.materialization  # type: ignore[union-attr]
         out[materialization.asset_key.to_user_string()] = materialization.metadata["rows_loaded"].value
     return out
+
+
+def drop_project_files(tables: dict[str, str]) -> dict[str, str]:
+    """The YAML of a small project over files in ``drop/`` (beside ``yaml_defs/``).
+
+    ``tables`` maps ``t_<x>`` to its file glob (the format follows the extension). Each table gets a
+    pipeline ``load_<x>`` into dataset ``ds_<x>`` of the DuckDB destination ``wh`` (``wh.duckdb``).
+    """
+    resources = "\n".join(
+        f'                - {{name: {table}, file_glob: "{glob}", format: {glob.rsplit(".", 1)[-1]}}}'
+        for table, glob in tables.items()
+    )
+    files = {
+        "sources/drop.yaml": f"""
+            source:
+              name: drop
+              type: filesystem
+              connection: {{bucket_url: drop}}
+              resources:
+{resources}
+        """,
+        "destinations/wh.yaml": "destination: {name: wh, type: duckdb, connection: {database: wh.duckdb}}\n",
+    }
+    for table in tables:
+        suffix = table.removeprefix("t_")
+        files[f"pipelines/load_{suffix}.yaml"] = f"""
+            pipeline:
+              name: load_{suffix}
+              source: {{config_file: drop, resources: [{table}]}}
+              destination: {{config_file: wh, dataset_name: ds_{suffix}}}
+        """
+    return files

@@ -19,40 +19,10 @@ import dagster as dg
 
 from dwh_dagster.definitions import build_definitions
 from dwh_dagster.loader import load_project
-from dwh_dagster_tests.conftest import WriteProject
+from dwh_dagster_tests.conftest import WriteProject, drop_project_files
 
 BASE_FILES = {
-    "sources/drop.yaml": """
-        source:
-          name: drop
-          type: filesystem
-          connection: {bucket_url: drop}
-          resources:
-            - {name: t_a, file_glob: "a.jsonl", format: jsonl}
-            - {name: t_b, file_glob: "b.jsonl", format: jsonl}
-            - {name: t_bad, file_glob: "bad.parquet", format: parquet}
-    """,
-    "destinations/wh.yaml": """
-        destination: {name: wh, type: duckdb, connection: {database: wh.duckdb}}
-    """,
-    "pipelines/load_a.yaml": """
-        pipeline:
-          name: load_a
-          source: {config_file: drop, resources: [t_a]}
-          destination: {config_file: wh, dataset_name: ds_a}
-    """,
-    "pipelines/load_b.yaml": """
-        pipeline:
-          name: load_b
-          source: {config_file: drop, resources: [t_b]}
-          destination: {config_file: wh, dataset_name: ds_b}
-    """,
-    "pipelines/load_bad.yaml": """
-        pipeline:
-          name: load_bad
-          source: {config_file: drop, resources: [t_bad]}
-          destination: {config_file: wh, dataset_name: ds_bad}
-    """,
+    **drop_project_files({"t_a": "a.jsonl", "t_b": "b.jsonl", "t_bad": "bad.parquet"}),
     "jobs/job_a.yaml": """
         job:
           name: job_a

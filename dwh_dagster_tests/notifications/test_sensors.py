@@ -26,7 +26,7 @@ from dwh_dagster.loader import load_project
 from dwh_dagster.naming import NOTIFY_FAILURE_SENSOR, NOTIFY_SUCCESS_SENSOR, SLA_SENSOR, pipeline_op_name
 from dwh_dagster.notifications.sensors import SLA_TAG
 from dwh_dagster.webhooks.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_hmac
-from dwh_dagster_tests.conftest import REPO_ROOT, RunJob, WriteProject
+from dwh_dagster_tests.conftest import REPO_ROOT, RunJob, WriteProject, drop_project_files
 from dwh_dagster_tests.notifications.conftest import closed_port, json_posts, requests_to, url_of
 
 UI = "https://dagster.internal.example.com"
@@ -44,28 +44,7 @@ def write_notify_project(write_project: WriteProject, server: HTTPServer) -> Pat
     """Jobs ``job_bad`` (fails), ``job_ok`` (succeeds), ``job_bad_dead`` (fails; a dead channel
     first) and ``job_quiet`` (fails; no channels), all notifying the webhook channel ``hook``."""
     files = {
-        "sources/drop.yaml": """
-            source:
-              name: drop
-              type: filesystem
-              connection: {bucket_url: drop}
-              resources:
-                - {name: t_ok, file_glob: "ok.jsonl", format: jsonl}
-                - {name: t_bad, file_glob: "bad.parquet", format: parquet}
-        """,
-        "destinations/wh.yaml": "destination: {name: wh, type: duckdb, connection: {database: wh.duckdb}}\n",
-        "pipelines/load_ok.yaml": """
-            pipeline:
-              name: load_ok
-              source: {config_file: drop, resources: [t_ok]}
-              destination: {config_file: wh, dataset_name: ds_ok}
-        """,
-        "pipelines/load_bad.yaml": """
-            pipeline:
-              name: load_bad
-              source: {config_file: drop, resources: [t_bad]}
-              destination: {config_file: wh, dataset_name: ds_bad}
-        """,
+        **drop_project_files({"t_ok": "ok.jsonl", "t_bad": "bad.parquet"}),
         "channels/hook.yaml": f"""
             channel:
               name: hook
