@@ -48,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     schema.add_argument(
         "--out", metavar="DIR", help="project root to write .vscode/ into (default: defs dir's parent)"
     )
+    docs = sub.add_parser("docs", help="write the configuration reference (docs/config-reference.md)")
+    _common(docs)
+    docs.add_argument(
+        "--out", metavar="DIR", help="project root to write docs/ into (default: defs dir's parent)"
+    )
     run = sub.add_parser("run", help="run a job in this process and print the tables it loaded")
     _common(run)
     run.add_argument("job", metavar="JOB", help="job name")
@@ -136,6 +141,16 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_docs(args: argparse.Namespace) -> int:
+    from dwh_dagster.docs import write_reference
+    from dwh_dagster.loader import default_defs_dir
+
+    defs_dir = Path(args.defs).resolve() if args.defs else default_defs_dir()
+    target = write_reference(Path(args.out).resolve() if args.out else defs_dir.parent)
+    print(f"wrote {os.path.relpath(target)}")
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from dwh_dagster.run_command import run_job
 
@@ -161,6 +176,7 @@ _COMMANDS = {
     "secrets": _cmd_secrets,
     "schema": _cmd_schema,
     "run": _cmd_run,
+    "docs": _cmd_docs,
     "webhook": _cmd_webhook,
 }
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -42,12 +41,23 @@ def write_project(tmp_path: Path) -> WriteProject:
     return write
 
 
+LOCAL_STORAGE_KEYS = ("storage", "local_artifact_storage", "compute_logs")
+
+
+def instance_settings_yaml() -> str:
+    """The repo's dagster.yaml without its ``.dagster_home/`` storage: storage stays in DAGSTER_HOME."""
+    import yaml
+
+    settings = yaml.safe_load((REPO_ROOT / "dagster.yaml").read_text())
+    return yaml.safe_dump({k: v for k, v in settings.items() if k not in LOCAL_STORAGE_KEYS})
+
+
 @pytest.fixture
 def dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh DAGSTER_HOME holding the repo's dagster.yaml; dlt state goes inside it."""
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    (home / "dagster.yaml").write_text(instance_settings_yaml())
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.delenv("DWH_STATE_DIR", raising=False)
     return home

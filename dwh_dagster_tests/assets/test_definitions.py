@@ -13,7 +13,7 @@ import pytest
 from dwh_dagster.assets.pipeline_assets import RetrySettings, retry_settings
 from dwh_dagster.definitions import build_definitions
 from dwh_dagster.loader import load_project
-from dwh_dagster_tests.conftest import REPO_ROOT, YAML_DEFS, WriteProject
+from dwh_dagster_tests.conftest import REPO_ROOT, YAML_DEFS, WriteProject, instance_settings_yaml
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 UPDATE = os.environ.get("DWH_UPDATE_SNAPSHOTS") == "1"
@@ -129,7 +129,7 @@ def _clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         if not k.endswith(("_DEV", "_STAGE", "_PROD")) and "SECRET" not in k
     }
     env.update({"DAGSTER_HOME": str(tmp_path), **extra})
-    (tmp_path / "dagster.yaml").write_text((REPO_ROOT / "dagster.yaml").read_text())
+    (tmp_path / "dagster.yaml").write_text(instance_settings_yaml())
     return env
 
 

@@ -40,7 +40,7 @@ from typing import Any
 
 from dwh_dagster.webhooks.auth import sign
 from dwh_dagster_tests.automation.support import BASE_FILES
-from dwh_dagster_tests.conftest import REPO_ROOT
+from dwh_dagster_tests.conftest import REPO_ROOT, instance_settings_yaml
 
 HMAC_VAR = "DWH_TEST_WEBHOOK_HMAC_KEY"
 TOKEN_VAR = "DWH_TEST_WEBHOOK_BEARER"
@@ -135,7 +135,7 @@ def write_webhook_project(root: Path) -> Path:
 def make_dagster_home(path: Path) -> Path:
     """A DAGSTER_HOME with the repo's dagster.yaml (as the ``dagster_home`` fixture makes it)."""
     path.mkdir(parents=True, exist_ok=True)
-    (path / "dagster.yaml").write_text((REPO_ROOT / "dagster.yaml").read_text())
+    (path / "dagster.yaml").write_text(instance_settings_yaml())
     return path
 
 
