@@ -48,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     schema.add_argument(
         "--out", metavar="DIR", help="project root to write .vscode/ into (default: defs dir's parent)"
     )
+    doctor = sub.add_parser("doctor", help="check instance config, definitions, secrets and DuckDB files")
+    _common(doctor)
+    doctor.add_argument(
+        "--network", action="store_true", help="also check that sources and destinations answer"
+    )
     docs = sub.add_parser("docs", help="write the configuration reference (docs/config-reference.md)")
     _common(docs)
     docs.add_argument(
@@ -141,6 +146,18 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from dwh_dagster.doctor import run_doctor
+
+    checks, healthy = run_doctor(args.defs, args.env, args.network)
+    width = max(len(c.area) for c in checks)
+    for check in checks:
+        print(f"{check.status:<4}  {check.area:<{width}}  {check.detail}")
+    failed = sum(c.status == "FAIL" for c in checks)
+    print("healthy" if healthy else f"{failed} check(s) failed")
+    return 0 if healthy else 1
+
+
 def _cmd_docs(args: argparse.Namespace) -> int:
     from dwh_dagster.docs import write_reference
     from dwh_dagster.loader import default_defs_dir
@@ -177,6 +194,7 @@ _COMMANDS = {
     "schema": _cmd_schema,
     "run": _cmd_run,
     "docs": _cmd_docs,
+    "doctor": _cmd_doctor,
     "webhook": _cmd_webhook,
 }
 

@@ -1,0 +1,183 @@
+"""``dwh doctor``: one report on the instance config, the definitions, the secrets, the DuckDB files
+and, with ``--network``, whether sources and destinations answer."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from dwh_dagster.errors import ProjectConfigError
+from dwh_dagster.models.destinations import DuckDbDestination, PostgresConnection, PostgresDestination
+from dwh_dagster.models.sources import FilesystemSource, RestApiSource, SqlDatabaseSource
+from dwh_dagster.project import Project
+from dwh_dagster.secrets import SecretNotSetError
+
+OK, WARN, FAIL = "ok", "warn", "FAIL"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the report."""
+
+    area: str
+    status: str
+    detail: str
+
+
+def check_instance(project_root: Path) -> Check:
+    """The Dagster instance configuration that `dagster dev` or DAGSTER_HOME would use parses."""
+    import yaml
+
+    home = os.environ.get("DAGSTER_HOME")
+    path = Path(home) / "dagster.yaml" if home else project_root / "dagster.yaml"
+    if not path.exists():
+        return Check("instance", WARN, f"{path} not found: Dagster uses its defaults")
+    try:
+        config = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        return Check("instance", FAIL, f"{path} is not valid YAML: {exc}")
+    storage = next(iter(config.get("storage", {}) or {"sqlite (default)": None}))
+    telemetry = (config.get("telemetry") or {}).get("enabled", True)
+    status = OK if telemetry is False else WARN
+    return Check(
+        "instance", status, f"{path}: storage {storage}, telemetry {'off' if not telemetry else 'ON'}"
+    )
+
+
+def check_definitions(project: Project) -> Check:
+    """The Dagster definitions build from the project."""
+    from dwh_dagster.definitions import build_definitions
+
+    defs = build_definitions(project)
+    repo = defs.get_repository_def()
+    return Check(
+        "definitions",
+        OK,
+        f"{len(repo.asset_graph.get_all_asset_keys())} assets, {len(repo.get_all_jobs())} jobs, "
+        f"{len(repo.schedule_defs)} schedules, {len(repo.sensor_defs)} sensors",
+    )
+
+
+def check_secrets(project: Project) -> list[Check]:
+    """Each secret of the current environment is set (required ones fail when missing)."""
+    checks = []
+    for key, entry in project.secrets.items():
+        env_var = entry.env_var_for(project.environment)
+        if env_var and os.environ.get(env_var):
+            checks.append(Check("secret", OK, f"{key}: {env_var} is set"))
+        else:
+            status = FAIL if entry.required else WARN
+            checks.append(Check("secret", status, f"{key}: {env_var or 'no env var'} is not set"))
+    return checks
+
+
+def check_duckdb_files(project: Project) -> list[Check]:
+    """Every DuckDB database file can be created or written."""
+    checks = []
+    for destination in project.destinations.values():
+        if not isinstance(destination, DuckDbDestination):
+            continue
+        path = Path(project.local_path(destination.connection.database))
+        folder = next((p for p in [path.parent, *path.parents] if p.exists()), None)
+        if path.exists() and not os.access(path, os.W_OK):
+            checks.append(Check("duckdb", FAIL, f"{destination.name}: {path} is not writable"))
+        elif folder is None or not folder.is_dir() or not os.access(folder, os.W_OK):
+            checks.append(Check("duckdb", FAIL, f"{destination.name}: cannot create {path}"))
+        else:
+            checks.append(Check("duckdb", OK, f"{destination.name}: {path} is writable"))
+    return checks
+
+
+def _probe(area: str, name: str, probe: Callable[[], str]) -> Check:
+    try:
+        return Check(area, OK, f"{name}: {probe()}")
+    except SecretNotSetError as exc:
+        return Check(area, FAIL, f"{name}: {exc}")
+    except Exception as exc:  # a probe reports, it never crashes the report
+        return Check(
+            area, FAIL, f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+        )
+
+
+def check_network(project: Project) -> list[Check]:
+    """Whether each source and destination answers (rest_api, sql_database, filesystem; postgres)."""
+    import requests
+
+    resolver = project.secret_resolver()
+    checks = []
+    for source in project.sources.values():
+        if isinstance(source, RestApiSource):
+            url = source.connection.base_url
+
+            def rest(url: str = url) -> str:
+                response = requests.get(url, timeout=10)
+                return f"{url} answered HTTP {response.status_code}"
+
+            checks.append(_probe("source", source.name, rest))
+        elif isinstance(source, SqlDatabaseSource):
+            key = source.connection.credentials_secret_key
+
+            def sql(key: str = key) -> str:
+                import sqlalchemy
+
+                from dwh_dagster.ingestion.dlt_sources import sqlalchemy_url
+
+                engine = sqlalchemy.create_engine(sqlalchemy_url(resolver.resolve(key)))
+                with engine.connect() as connection:
+                    connection.execute(sqlalchemy.text("SELECT 1"))
+                return "connected"
+
+            checks.append(_probe("source", source.name, sql))
+        elif isinstance(source, FilesystemSource):
+            bucket = project.local_path(source.connection.bucket_url)
+
+            def files(bucket: str = bucket) -> str:
+                import fsspec
+
+                fs, path = fsspec.core.url_to_fs(bucket)
+                return f"{bucket} exists" if fs.exists(path) else f"{bucket} does not exist"
+
+            checks.append(_probe("source", source.name, files))
+    for destination in project.destinations.values():
+        if isinstance(destination, PostgresDestination):
+
+            def postgres(conn: PostgresConnection = destination.connection) -> str:
+                import psycopg2
+
+                key = conn.credentials_secret_key
+                psycopg2.connect(
+                    host=conn.host,
+                    port=conn.port,
+                    dbname=conn.database,
+                    user=conn.username,
+                    password=resolver.resolve(key) if key else None,
+                    connect_timeout=10,
+                ).close()
+                return "connected"
+
+            checks.append(_probe("destination", destination.name, postgres))
+        elif not isinstance(destination, DuckDbDestination):
+            checks.append(Check("destination", WARN, f"{destination.name}: {destination.type} is not probed"))
+    return checks
+
+
+def run_doctor(defs_dir: str | None, environment: str | None, network: bool) -> tuple[list[Check], bool]:
+    """All checks, and whether none failed."""
+    from dwh_dagster.loader import default_defs_dir, load_project
+
+    root = (Path(defs_dir).resolve() if defs_dir else default_defs_dir()).parent
+    checks = [check_instance(root)]
+    try:
+        project = load_project(defs_dir, environment)
+    except ProjectConfigError as exc:
+        checks.append(Check("yaml", FAIL, f"{len(exc.errors)} error(s); run `dwh validate` to see them"))
+        return checks, False
+    checks.append(Check("yaml", OK, f"{project.defs_dir} (environment {project.environment})"))
+    checks.append(check_definitions(project))
+    checks += check_secrets(project)
+    checks += check_duckdb_files(project)
+    if network:
+        checks += check_network(project)
+    return checks, all(c.status != FAIL for c in checks)
