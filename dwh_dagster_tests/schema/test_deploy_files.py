@@ -18,7 +18,7 @@ def test_instance_configs_parse_and_keep_telemetry_off() -> None:
     postgres = yaml.safe_load((DEPLOY / "dagster.postgres.yaml").read_text())["storage"]["postgres"][
         "postgres_db"
     ]
-    assert {k: v["env"] for k, v in postgres.items()} == {
+    assert {k: v["env"] for k, v in postgres.items() if k != "scheme"} == {
         "hostname": "DAGSTER_PG_HOST",
         "port": "DAGSTER_PG_PORT",
         "db_name": "DAGSTER_PG_DB",
