@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import typing
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -58,6 +59,12 @@ def optional_secret_field(description: str) -> Any:
         default=None,
         description=f"{description} Names a key of secrets_mapping.yaml (`X` or `X_secret_key`).",
     )
+
+
+def tag_values(union: Any) -> tuple[str, ...]:
+    """The ``type`` values of the models of a tagged union, in union order."""
+    members = typing.get_args(union) or (union,)
+    return tuple(str(v) for model in members for v in typing.get_args(model.model_fields["type"].annotation))
 
 
 EnvironmentOverlays = dict[Environment, dict[str, Any]]

@@ -14,6 +14,7 @@ from dwh_dagster.models.base import (
     environments_field,
     optional_secret_field,
     secret_field,
+    tag_values,
 )
 
 
@@ -70,7 +71,7 @@ class WebhookChannel(ChannelBase):
 
 ChannelModel = EmailChannel | SlackChannel | MsTeamsChannel | WebhookChannel
 Channel = Annotated[ChannelModel, Field(discriminator="type")]
-CHANNEL_TYPES: tuple[str, ...] = ("email", "slack", "msteams", "webhook")
+CHANNEL_TYPES: tuple[str, ...] = tag_values(ChannelModel)
 
 DEFAULT_CHANNEL_ENV_VARS: dict[str, tuple[str, ...]] = {
     "email": (

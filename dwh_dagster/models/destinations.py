@@ -14,6 +14,7 @@ from dwh_dagster.models.base import (
     environments_field,
     optional_secret_field,
     secret_field,
+    tag_values,
 )
 
 
@@ -196,15 +197,7 @@ DestinationModel = (
     | MotherDuckDestination
 )
 Destination = Annotated[DestinationModel, Field(discriminator="type")]
-DESTINATION_TYPES: tuple[str, ...] = (
-    "duckdb",
-    "postgres",
-    "filesystem",
-    "databricks",
-    "snowflake",
-    "bigquery",
-    "motherduck",
-)
+DESTINATION_TYPES: tuple[str, ...] = tag_values(DestinationModel)
 
 
 class DestinationFile(StrictModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import typing
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, PositiveFloat, PositiveInt, field_validator, model_validator
@@ -17,6 +18,7 @@ from dwh_dagster.models.base import (
     environments_field,
     optional_secret_field,
     secret_field,
+    tag_values,
 )
 
 # --------------------------------------------------------------------------- rest_api: auth
@@ -168,19 +170,11 @@ PaginatorConfig = (
     | SinglePagePaginator
     | AutoPaginator
 )
-PAGINATOR_TYPES: tuple[str, ...] = (
-    "json_link",
-    "header_link",
-    "header_cursor",
-    "offset",
-    "page_number",
-    "cursor",
-    "single_page",
-    "auto",
-)
+PAGINATOR_TYPES: tuple[str, ...] = tag_values(PaginatorConfig)
 PaginatorName = Literal[
     "json_link", "header_link", "header_cursor", "offset", "page_number", "cursor", "single_page", "auto"
 ]
+assert set(typing.get_args(PaginatorName)) == set(PAGINATOR_TYPES), "PaginatorName must list every paginator"
 
 
 def _type_shorthand(value: Any) -> Any:
@@ -469,7 +463,7 @@ class FilesystemSource(StrictModel):
 
 Source = Annotated[RestApiSource | SqlDatabaseSource | FilesystemSource, Field(discriminator="type")]
 SourceModel = RestApiSource | SqlDatabaseSource | FilesystemSource
-SOURCE_TYPES: tuple[str, ...] = ("rest_api", "sql_database", "filesystem")
+SOURCE_TYPES: tuple[str, ...] = tag_values(SourceModel)
 
 
 class SourceFile(StrictModel):

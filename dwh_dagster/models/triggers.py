@@ -17,6 +17,7 @@ from dwh_dagster.models.base import (
     Tags,
     environments_field,
     secret_field,
+    tag_values,
 )
 
 CRON_ALIASES = ("@hourly", "@daily", "@weekly", "@monthly", "@yearly", "@annually", "@midnight")
@@ -174,7 +175,7 @@ class FileArrivedEvent(StrictModel):
 EventSpec = Annotated[
     JobFinishedEvent | AssetMaterializedEvent | FileArrivedEvent, Field(discriminator="type")
 ]
-EVENT_TYPES: tuple[str, ...] = ("job_succeeded", "job_failed", "asset_materialized", "file_arrived")
+EVENT_TYPES: tuple[str, ...] = tag_values(JobFinishedEvent | AssetMaterializedEvent | FileArrivedEvent)
 
 
 class EventTrigger(TriggerBase):
@@ -207,7 +208,7 @@ class WebhookTrigger(TriggerBase):
 
 TriggerModel = CronTrigger | IntervalTrigger | ManualTrigger | EventTrigger | WebhookTrigger
 Trigger = Annotated[TriggerModel, Field(discriminator="type")]
-TRIGGER_TYPES: tuple[str, ...] = ("cron", "interval", "manual", "event", "webhook")
+TRIGGER_TYPES: tuple[str, ...] = tag_values(TriggerModel)
 
 
 class TriggerFile(StrictModel):
