@@ -24,7 +24,9 @@ def build_definitions(project: Project) -> dg.Definitions:
     automation = build_automation(project, jobs)
     return dg.Definitions(
         assets=[
-            *(build_source_asset_spec(project.sources[name]) for name in used_sources),
+            # one definition per source: Dagster merges bare specs into one definition that every
+            # job's asset graph then holds whole, which makes loading quadratic in the sources
+            *(dg.AssetsDefinition(specs=[build_source_asset_spec(project.sources[n])]) for n in used_sources),
             *build_all_pipeline_assets(project),
         ],
         jobs=list(jobs.values()),

@@ -25,15 +25,26 @@ def job_asset_keys(project: Project, job: Job) -> list[dg.AssetKey]:
     ]
 
 
-def build_executor(job: Job) -> dg.ExecutorDefinition:
+def job_step_count(project: Project, job: Job) -> int:
+    """Steps in a run of the whole job: one per enabled pipeline (a pipeline is one multi-asset op)."""
+    return len({pipeline.name for _, pipeline in project.job_pipelines(job)})
+
+
+def build_executor(project: Project, job: Job) -> dg.ExecutorDefinition:
     """How a job's steps run.
 
     ``sequential``: one step at a time in this process, in the shared run order (op priorities).
     ``parallel`` and ``dag``: one process per step, at most ``max_parallelism`` at a time (a dag
     step waits for its depends_on inside the step; the shared run order starts them first).
     Retries are done by the steps themselves (see ``assets/pipeline_assets.py``).
+
+    A job of one step runs it in the run's process whatever its mode: a step process would only
+    add a second Python start and code load (about a second of CPU, more on a busy machine;
+    ``benchmarks/run_overhead.py``) and nothing would run beside it. The step keeps its mode's
+    policy (retries through Dagster for ``parallel`` and ``dag``), which the in-process executor
+    honours too.
     """
-    if job.execution.mode == "sequential":
+    if job.execution.mode == "sequential" or job_step_count(project, job) == 1:
         return dg.in_process_executor
     return dg.multiprocess_executor.configured({"max_concurrent": job.execution.max_parallelism})
 
@@ -55,5 +66,5 @@ def build_job(project: Project, job: Job) -> UnresolvedAssetJobDefinition:
                 else {}
             ),
         },
-        executor_def=build_executor(job),
+        executor_def=build_executor(project, job),
     )

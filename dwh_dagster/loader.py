@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +46,29 @@ def default_defs_dir() -> Path:
 
 @dataclass(frozen=True)
 class LoadedObject:
-    """One validated object and the document it came from (kept for cross-check messages)."""
+    """One validated object and the file it came from.
+
+    Where each value stands in the file is not kept: in a large project those positions would
+    take more memory than the models. :attr:`doc` parses the file again (with the same environment
+    overlays) when a cross-check reports a problem in it.
+    """
 
     kind: FileKind
     name: str
     model: BaseModel
-    doc: Document
+    file: Path
+    environment: str
+
+    @cached_property
+    def doc(self) -> Document:
+        """The document of this object's file, with its positions, as it was loaded."""
+        doc, _ = parse_yaml_file(self.file)
+        if doc is None or not isinstance(doc.data, dict):  # the file changed since it was loaded
+            return Document(file=self.file, data=None)
+        apply_environment_overlay(doc, (), self.environment)
+        if self.kind is not SECRETS_KIND:
+            apply_environment_overlay(doc, (self.kind.top_key,), self.environment)
+        return doc
 
     def error(
         self, path: tuple[str | int, ...], message: str, hint: str = "", *, at_key: bool = False
@@ -188,7 +206,7 @@ def _load_document(
         return None, translate_validation_error(doc, kind.model, exc)
     inner: Any = getattr(model, kind.top_key)
     name = getattr(inner, "name", kind.top_key)
-    return LoadedObject(kind, name, inner, doc), []
+    return LoadedObject(kind, name, inner, path, environment), []
 
 
 def load_project(defs_dir: Path | str | None = None, environment: str | None = None) -> Project:

@@ -5,7 +5,12 @@ These names are stable: changing one renames assets in Dagster's history.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import re
+
 SOURCE_ASSET_PREFIX = "sources"
+DUCKDB_WRITER_POOL_PREFIX = "duckdb_writer"
 
 
 def table_asset_key(dataset: str, resource: str) -> list[str]:
@@ -26,6 +31,20 @@ def pipeline_op_name(pipeline_name: str) -> str:
 def dlt_pipeline_name(pipeline_name: str) -> str:
     """Name of the dlt pipeline; dlt keeps its state in the destination under this name."""
     return f"dwh_{pipeline_name}"
+
+
+def duckdb_writer_pool(database: str) -> str:
+    """Dagster concurrency pool of the steps that write one DuckDB file.
+
+    ``duckdb_writer:<file name>:<hash>``: ``database`` is the file's absolute path (a relative
+    path resolved against the project root first); the hash of the normalized path tells files of
+    one name in different folders apart, so every spelling of one file names one pool. Pool names
+    hold no whitespace (it becomes ``_``) and no ``/``.
+    """
+    path = os.path.normpath(database)
+    digest = hashlib.sha256(path.encode()).hexdigest()[:10]
+    file_name = re.sub(r"\s", "_", os.path.basename(path))[:100]
+    return f"{DUCKDB_WRITER_POOL_PREFIX}:{file_name}:{digest}"
 
 
 NOTIFY_FAILURE_SENSOR = "dwh_notify_on_failure"

@@ -3,6 +3,10 @@
 PyYAML's composer gives each node a start mark; we build plain Python data from the
 node tree ourselves so that we can record positions, reject duplicate keys and keep
 dates as strings (YAML's timestamp resolver is removed on purpose).
+
+Files are composed by libyaml when PyYAML has it (many times faster; same nodes and marks) and
+by the pure-Python composer otherwise, and whenever libyaml fails or the text holds something the
+two treat differently: syntax errors are always reported as the pure-Python parser reports them.
 """
 
 from __future__ import annotations
@@ -27,6 +31,41 @@ _PlainLoader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+
+_NON_PRINTABLE = yaml.reader.Reader.NON_PRINTABLE
+# where libyaml and the pure-Python parser disagree: libyaml takes tabs as separators and '? '
+# inside flow plain scalars, and places some marks elsewhere (around byte order marks and Unicode
+# line breaks, and the empty values of explicit '? key' entries and of single-pair mappings in
+# flow sequences such as '[a: ]'); merge keys ('<<') stay on the path they were written for
+_NOT_FAST = re.compile(r"[\t\x85\u2028\u2029\ufeff]|<<|:[ ]*[\]},]|\?(?:\s|$)", re.MULTILINE)
+_FastLoader: Any = None
+if getattr(yaml, "__with_libyaml__", False):
+
+    class _CPlainLoader(yaml.CSafeLoader):
+        """libyaml's parser and composer (same nodes and marks), with :class:`_PlainLoader`'s resolvers."""
+
+    _CPlainLoader.yaml_implicit_resolvers = _PlainLoader.yaml_implicit_resolvers
+    _FastLoader = _CPlainLoader
+
+
+def _compose_fast(text: str) -> tuple[bool, yaml.Node | None]:
+    """Compose ``text`` with libyaml: ``(True, node)``, or ``(False, None)`` to use the pure-Python path.
+
+    The pure-Python composer is many times slower; it is kept for every text libyaml does not
+    accept, so problems are always reported (and located) exactly as the pure-Python parser does.
+    """
+    if _FastLoader is None or _NOT_FAST.search(text) or _NON_PRINTABLE.search(text):
+        return False, None
+    try:
+        loader = _FastLoader(text)
+    except Exception:
+        return False, None
+    try:
+        return True, loader.get_single_node()
+    except Exception:
+        return False, None
+    finally:
+        loader.dispose()
 
 
 @dataclass
@@ -66,6 +105,11 @@ class Document:
         )
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_FLATTENED_TAGS = (_MERGE_TAG, "tag:yaml.org,2002:value")  # keys that flatten_mapping rewrites
+
+
 def _mark(node: yaml.Node) -> Position:
     return (node.start_mark.line + 1, node.start_mark.column + 1)
 
@@ -82,6 +126,8 @@ class _Builder:
         self.errors.append(ConfigError(self.doc.file, message, line, column, format_field_path(path), hint))
 
     def _scalar(self, node: yaml.Node, path: FieldPath) -> Any:
+        if node.tag == _STR_TAG:
+            return node.value  # what the constructor returns for a string, without its bookkeeping
         try:
             return self.loader.construct_object(node, deep=True)
         except yaml.MarkedYAMLError as exc:
@@ -109,9 +155,11 @@ class _Builder:
             self._active.discard(id(node))
 
     def _mapping(self, node: yaml.MappingNode, path: FieldPath) -> dict[str, Any]:
-        explicit = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
-        self.loader.flatten_mapping(node)  # resolves '<<' merge keys; merged pairs come first
-        merged_count = len(node.value) - explicit
+        merged_count = 0
+        if any(key_node.tag in _FLATTENED_TAGS for key_node, _ in node.value):
+            explicit = sum(1 for key_node, _ in node.value if key_node.tag != _MERGE_TAG)
+            self.loader.flatten_mapping(node)  # resolves '<<' merge keys; merged pairs come first
+            merged_count = len(node.value) - explicit
         result: dict[str, Any] = {}
         written: set[str] = set()
         for index, (key_node, value_node) in enumerate(node.value):
@@ -165,20 +213,22 @@ def parse_yaml_file(file: Path) -> tuple[Document | None, list[ConfigError]]:
 
 def parse_yaml_text(text: str, file: Path) -> tuple[Document | None, list[ConfigError]]:
     """Parse YAML text that came from ``file`` (the path is used in messages only)."""
-    try:
-        loader = _PlainLoader(text)
-    except yaml.YAMLError as exc:
-        return None, [_reader_error(file, text, exc)]
-    try:
-        node = loader.get_single_node()
-    except yaml.MarkedYAMLError as exc:
-        return None, [_syntax_error(file, text, exc)]
-    except yaml.YAMLError as exc:
-        return None, [_reader_error(file, text, exc)]
-    except RecursionError:
-        return None, [ConfigError(file, "YAML nesting is too deep", hint="flatten the structure")]
-    finally:
-        loader.dispose()
+    composed, node = _compose_fast(text)
+    if not composed:
+        try:
+            loader = _PlainLoader(text)
+        except yaml.YAMLError as exc:
+            return None, [_reader_error(file, text, exc)]
+        try:
+            node = loader.get_single_node()
+        except yaml.MarkedYAMLError as exc:
+            return None, [_syntax_error(file, text, exc)]
+        except yaml.YAMLError as exc:
+            return None, [_reader_error(file, text, exc)]
+        except RecursionError:
+            return None, [ConfigError(file, "YAML nesting is too deep", hint="flatten the structure")]
+        finally:
+            loader.dispose()
     if node is None or (isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null") and not node.value):
         return None, [
             ConfigError(

@@ -17,9 +17,10 @@ from dagster import AssetExecutionContext
 
 from dwh_dagster.assets.specs import build_pipeline_asset_specs
 from dwh_dagster.ingestion.plan import LoadPlan, build_load_plan
+from dwh_dagster.models.destinations import DuckDbDestination
 from dwh_dagster.models.jobs import Job
 from dwh_dagster.models.pipelines import Pipeline
-from dwh_dagster.naming import pipeline_op_name
+from dwh_dagster.naming import duckdb_writer_pool, pipeline_op_name
 from dwh_dagster.project import Project
 
 WAIT_POLL_SECONDS = 1.0
@@ -62,15 +63,18 @@ def retry_settings(pipeline: Pipeline, job: Job | None) -> RetrySettings:
 
 def step_policies(project: Project, pipeline: Pipeline) -> dict[str, StepPolicy]:
     """The pipeline's step policy in each job that runs it."""
-    policies = {}
+    return all_step_policies(project).get(pipeline.name, {})
+
+
+def all_step_policies(project: Project) -> dict[str, dict[str, StepPolicy]]:
+    """For each pipeline run by a job, its step policy in each job that runs it (one pass over the jobs)."""
+    policies: dict[str, dict[str, StepPolicy]] = {}
     for job in project.jobs.values():
-        for entry, member in project.job_pipelines(job):
-            if member.name != pipeline.name:
-                continue
+        for entry, pipeline in project.job_pipelines(job):
             wait_for: tuple[str, ...] = ()
             if job.execution.mode == "dag":
                 wait_for = tuple(pipeline_op_name(project.resolve("pipelines", d)) for d in entry.depends_on)
-            policies[job.name] = StepPolicy(
+            policies.setdefault(pipeline.name, {})[job.name] = StepPolicy(
                 mode=job.execution.mode,
                 retry=retry_settings(pipeline, job),
                 fail_fast=job.execution.mode == "sequential" and not job.execution.continue_on_failure,
@@ -164,6 +168,18 @@ class LoadFn:
         return run_pipeline(context, self.plan)
 
 
+def writer_pool(plan: LoadPlan) -> str | None:
+    """The pool of the DuckDB file the pipeline writes (None for other destinations).
+
+    dagster.yaml sets ``concurrency: pools: granularity: run``: the run queue starts a run only when
+    each of its pools has a free slot, and steps never wait for a pool inside a run (with ``op``
+    granularity they would, and a sequential job would move on to a later pipeline meanwhile).
+    """
+    if not isinstance(plan.destination, DuckDbDestination):
+        return None
+    return duckdb_writer_pool(plan.local_path(plan.destination.connection.database))
+
+
 def build_pipeline_assets(
     project: Project, pipeline: Pipeline, priority: int, policies: Mapping[str, StepPolicy]
 ) -> dg.AssetsDefinition:
@@ -180,6 +196,7 @@ def build_pipeline_assets(
         can_subset=True,
         description=pipeline.description,
         op_tags={"dagster/priority": str(priority)},
+        pool=writer_pool(load.plan),
     )
     def _load(context: AssetExecutionContext) -> Iterator[dg.MaterializeResult]:
         policy = policies.get(context.job_name, default)
@@ -206,12 +223,8 @@ def build_pipeline_assets(
 def build_all_pipeline_assets(project: Project) -> list[dg.AssetsDefinition]:
     """One multi-asset per pipeline, with priorities from the shared run order."""
     order = project.run_order()
+    policies = all_step_policies(project)
     return [
-        build_pipeline_assets(
-            project,
-            project.pipelines[name],
-            len(order) - index,
-            step_policies(project, project.pipelines[name]),
-        )
+        build_pipeline_assets(project, project.pipelines[name], len(order) - index, policies.get(name, {}))
         for index, name in enumerate(order)
     ]

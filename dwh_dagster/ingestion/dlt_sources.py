@@ -6,10 +6,12 @@ reused source object: dagster-io/dagster#34052).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from dwh_dagster.ingestion.arrow_pages import add_arrow_pages_step, parse_json_once
 from dwh_dagster.models.sources import (
     FilesystemSource,
     RestApiAuth,
@@ -17,6 +19,7 @@ from dwh_dagster.models.sources import (
     RestApiSource,
     SourceModel,
     SqlDatabaseSource,
+    parent_resources,
 )
 
 if TYPE_CHECKING:
@@ -32,6 +35,10 @@ class BuildContext:
 
     resolve: Resolve
     local_path: Callable[[str], str]
+    arrow_pages: bool = False
+    """The destination takes parquet files: ``rest_api`` pages may reach dlt as Arrow tables."""
+    stored_types: Callable[[str, str], Mapping[str, str]] | None = None
+    """dlt column types of a table (schema name, table name) from earlier runs, read when needed."""
 
 
 def _paginator_config(paginator: Any) -> dict[str, Any] | None:
@@ -83,13 +90,16 @@ def _auth_config(auth: RestApiAuth | None, resolve: Resolve, session: Any = None
 
 
 def _rest_resource_config(resource: RestApiResource) -> dict[str, Any]:
+    from dlt.common.jsonpath import compile_path
+
     endpoint: dict[str, Any] = {"path": resource.endpoint.path, "method": resource.endpoint.method}
     if resource.endpoint.params:
         endpoint["params"] = dict(resource.endpoint.params)
     if resource.endpoint.json_body is not None:
         endpoint["json"] = dict(resource.endpoint.json_body)
     if resource.endpoint.data_selector:
-        endpoint["data_selector"] = resource.endpoint.data_selector
+        # compiled once here: dlt's client compiles a string selector again for every page
+        endpoint["data_selector"] = compile_path(resource.endpoint.data_selector)
     paginator = _paginator_config(resource.endpoint.paginator or resource.paginator)
     if paginator is not None:
         endpoint["paginator"] = paginator
@@ -150,8 +160,19 @@ def build_rest_api_source(source: SourceModel, selected: Sequence[str], ctx: Bui
     from dlt.sources.rest_api import rest_api_source
 
     assert isinstance(source, RestApiSource)
-    config = rest_api_config(source, ctx.resolve, session=http_session(source))
-    return rest_api_source(config, name=source.name)  # type: ignore[arg-type]
+    session = parse_json_once(http_session(source))
+    config = rest_api_config(source, ctx.resolve, session=session)
+    dlt_source = rest_api_source(config, name=source.name)  # type: ignore[arg-type]
+    if ctx.arrow_pages and source.page_format == "arrow":
+        parents = {parent for resource in source.resources for parent in parent_resources(resource)}
+        for resource in source.resources:
+            if resource.name not in parents:  # a child resource reads its parent's records as dicts
+                stored = ctx.stored_types
+                add_arrow_pages_step(
+                    dlt_source.resources[resource.name],
+                    functools.partial(stored, dlt_source.schema.name, resource.name) if stored else None,
+                )
+    return dlt_source
 
 
 def sqlalchemy_url(url: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import os
 import shutil
 import traceback
@@ -42,9 +44,14 @@ def state_root(project_root: Path) -> Path:
 
 
 def configure_dlt_runtime() -> None:
-    """dlt defaults for runs: no telemetry, quiet logs (the user's own env vars win)."""
+    """dlt defaults for runs (the user's own env vars win).
+
+    No telemetry, quiet logs; tables loaded from Arrow tables get dlt's ``_dlt_load_id`` column
+    like tables loaded row by row (``rest_api`` pages add their own ``_dlt_id``: arrow_pages.py).
+    """
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
+    os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
 
 
 def _row_count(pipeline: Any, table: str) -> int | None:
@@ -55,6 +62,20 @@ def _row_count(pipeline: Any, table: str) -> int | None:
             return int(rows[0][0]) if rows else None
     except Exception:  # filesystem destinations have no SQL client; a count is only a nicety
         return None
+
+
+def _stored_types(pipeline: Any, schema_name: str, table: str) -> dict[str, str]:
+    """dlt data types of ``table``'s columns as the pipeline's schema knows them (earlier runs)."""
+    if schema_name not in pipeline.schema_names:
+        return {}
+    schema = pipeline.schemas[schema_name]
+    if table not in schema.tables:
+        return {}
+    return {
+        name: column["data_type"]
+        for name, column in schema.get_table_columns(table).items()
+        if column.get("data_type")
+    }
 
 
 def _make_translator(keys: dict[str, dg.AssetKey]) -> Any:
@@ -78,7 +99,7 @@ def _load(
     import dlt
     from dagster_dlt import DagsterDltResource
 
-    source = build_dlt_source(plan.source, selected, ctx)
+    file_format = loader_file_format(plan.destination)
     destination = build_dlt_destination(plan.destination, ctx)
     pipeline = dlt.pipeline(
         pipeline_name=dlt_pipeline_name(plan.pipeline.name),
@@ -86,8 +107,13 @@ def _load(
         dataset_name=plan.dataset,
         pipelines_dir=str(work_dir),
     )
+    # pages as Arrow tables only where dlt writes them as they are (parquet), typed like the
+    # tables' columns of earlier runs (restored from the destination before extraction starts)
+    ctx = dataclasses.replace(
+        ctx, arrow_pages=file_format == "parquet", stored_types=functools.partial(_stored_types, pipeline)
+    )
+    source = build_dlt_source(plan.source, selected, ctx)
     run_kwargs: dict[str, Any] = {}
-    file_format = loader_file_format(plan.destination)
     if file_format:
         run_kwargs["loader_file_format"] = file_format
     translator = _make_translator({name: dg.AssetKey(plan.asset_key(name)) for name in plan.resources})

@@ -330,6 +330,16 @@ class RestApiSource(StrictModel):
     description: str | None = Field(default=None, description="What this source is.")
     connection: RestApiConnection = Field(description="Base URL, auth, headers, paginator, timeout, retry.")
     resources: list[RestApiResource] = Field(min_length=1, description="Endpoints to load, one table each.")
+    page_format: Literal["arrow", "rows"] = Field(
+        default="arrow",
+        description=(
+            "How pages reach dlt. `arrow` (default, several times faster): each page becomes an Arrow "
+            "table; nested objects become `<parent>__<child>` columns and ISO timestamps timestamp "
+            "columns, as dlt does; a page with a list, mixed types or huge integers goes the row "
+            "way. `rows`: dlt's row normalizer for every page. Used when the destination takes "
+            "parquet files; see README 'Fast loading'."
+        ),
+    )
     environments: EnvironmentOverlays | None = environments_field()
 
     def resource_names(self) -> list[str]:

@@ -13,6 +13,7 @@ import pytest
 from dwh_dagster.assets.pipeline_assets import RetrySettings, retry_settings
 from dwh_dagster.definitions import build_definitions
 from dwh_dagster.loader import load_project
+from dwh_dagster.naming import duckdb_writer_pool
 from dwh_dagster_tests.conftest import REPO_ROOT, YAML_DEFS, WriteProject, instance_settings_yaml
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
@@ -110,8 +111,9 @@ def test_pipeline_depends_on_becomes_asset_deps_and_retry_settings(write_project
     node = graph.get(dg.AssetKey(["staged", "b"])).assets_def.node_def
     first = graph.get(dg.AssetKey(["raw", "a"])).assets_def.node_def
     assert int(first.tags["dagster/priority"]) > int(node.tags["dagster/priority"])  # runs first
-    assert node.pool is None  # DuckDB's one writer is a file lock taken inside the step
     project = load_project(write_project(files), "dev")
+    # both write wh.duckdb: one pool, whose runs the queue starts one at a time (dagster.yaml)
+    assert node.pool == first.pool == duckdb_writer_pool(str(project.root_dir / "wh.duckdb"))
     assert retry_settings(project.pipelines["second"], None) == RetrySettings(4, 10, exponential=True)
     assert [RetrySettings(4, 10, exponential=True).delay_before(n) for n in (2, 3, 4)] == [10, 20, 40]
 

@@ -1,0 +1,527 @@
+"""Benchmark: how long and how much memory loading our definitions takes, against the Dagster floor.
+
+For each size N it writes a YAML project of N pipelines (N rest_api sources of one resource each,
+one DuckDB destination, N pipelines, N sequential jobs of one pipeline, N cron triggers) and
+measures, each run in a fresh process:
+
+* ``dagster definitions validate -m dwh_dagster.definitions`` on that project (ours);
+* ``dagster definitions validate -m benchmarks.floor_definitions``: the same Dagster objects
+  written by hand in Python (the floor; see ``benchmarks/floor_definitions.py``);
+* ``dwh validate`` on that project.
+
+Wall time, CPU time (user + system) and peak RSS, each of the process and every descendant it
+waited for, are the medians of ``--repeats`` runs; CPU time is shown too because it is far less
+sensitive than wall time to other work on the machine. The targets (issue "Performance") use wall
+time and peak RSS. It also checks, in a fresh process, that importing ``dwh_dagster.definitions``
+imports no ``dlt`` / ``dagster_dlt`` module, and that ours and the floor define the same asset
+keys, jobs and schedules. Results are printed and written as JSON (``--out``).
+
+``--bare-specs-floor`` also measures the floor written with bare source ``AssetSpec`` s, which
+Dagster loads in time and memory quadratic in the number of pipelines (see the floor module).
+
+    uv run python benchmarks/definitions.py [--sizes 1,100,1000,2000] [--repeats N] [--smoke] [--out PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results" / "definitions.json"
+OURS_MODULE = "dwh_dagster.definitions"
+FLOOR_MODULE = "benchmarks.floor_definitions"
+PIPELINES_VAR = "DWH_BENCH_PIPELINES"  # read by the floor module
+BARE_SPECS_VAR = "DWH_BENCH_FLOOR_BARE_SPECS"  # read by the floor module
+DEFS_DIR_VAR = "DWH_DEFS_DIR"
+TIMEZONES = ("UTC", "Europe/Berlin", "America/New_York")  # as in floor_definitions.py
+
+TIME_RATIO_LIMIT = 1.3
+MEMORY_RATIO_LIMIT = 1.3
+TARGET_SIZE = 1000
+SCALING_SIZE = 2000
+SCALING_LIMIT = 2.2
+
+# ---------------------------------------------------------------------------------------- project
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def write_project(defs: Path, count: int) -> Path:
+    """Write a YAML project of ``count`` pipelines under ``defs``, one file per object; return ``defs``."""
+    _write(
+        defs / "secrets_mapping.yaml",
+        "secrets:\n"
+        "  bench_api_token:\n"
+        '    env_var: "BENCH_API_TOKEN"\n'
+        '    description: "Token of the benchmark APIs (never used: nothing is contacted)"\n'
+        "    required: false\n",
+    )
+    _write(
+        defs / "destinations" / "warehouse.yaml",
+        "destination:\n"
+        "  name: warehouse\n"
+        "  type: duckdb\n"
+        '  description: "Local DuckDB warehouse"\n'
+        "\n"
+        "  connection:\n"
+        '    database: "./data/bench_warehouse.duckdb"\n'
+        "\n"
+        "  settings:\n"
+        '    schema: "raw_data"\n',
+    )
+    for i in range(1, count + 1):
+        n = f"{i:05d}"
+        _write(
+            defs / "sources" / f"api_{n}.yaml",
+            "source:\n"
+            f"  name: api_{n}\n"
+            "  type: rest_api\n"
+            f'  description: "Benchmark API number {i}"\n'
+            "\n"
+            "  connection:\n"
+            f'    base_url: "http://127.0.0.1:9/api/{n}"\n'
+            "    timeout: 30\n"
+            "    retry:\n"
+            "      max_attempts: 3\n"
+            "      backoff_factor: 2\n"
+            "\n"
+            "  resources:\n"
+            "    - name: items\n"
+            '      endpoint: "/items"\n'
+            "      paginator: single_page\n"
+            '      primary_key: ["id"]\n'
+            '      write_disposition: "replace"\n',
+        )
+        _write(
+            defs / "pipelines" / f"p_{n}.yaml",
+            "pipeline:\n"
+            f"  name: p_{n}\n"
+            f'  description: "Items of API {i} into DuckDB"\n'
+            "\n"
+            "  source:\n"
+            f'    config_file: "api_{n}.yaml"\n'
+            "    resources:\n"
+            "      - items\n"
+            "\n"
+            "  destination:\n"
+            '    config_file: "warehouse.yaml"\n'
+            f'    dataset_name: "raw_{n}"\n'
+            "\n"
+            "  retry:\n"
+            "    max_attempts: 2\n"
+            "    initial_delay: 10\n",
+        )
+        _write(
+            defs / "jobs" / f"job_{n}.yaml",
+            "job:\n"
+            f"  name: job_{n}\n"
+            f'  description: "Pipeline p_{n} on its own"\n'
+            "\n"
+            "  pipelines:\n"
+            f"    - name: p_{n}\n"
+            "      order: 1\n"
+            "      enabled: true\n"
+            "\n"
+            "  execution:\n"
+            "    mode: sequential\n"
+            "    continue_on_failure: false\n"
+            "\n"
+            "  retries:\n"
+            "    max_attempts: 1\n",
+        )
+        _write(
+            defs / "triggers" / f"t_{n}.yaml",
+            "trigger:\n"
+            f"  name: t_{n}\n"
+            "  type: cron\n"
+            "  enabled: true\n"
+            f"  job: job_{n}.yaml\n"
+            f'  description: "Job job_{n} once a day"\n'
+            "\n"
+            "  schedule:\n"
+            f'    cron: "{i % 60} {(i // 60) % 24} * * *"\n'
+            f'    timezone: "{TIMEZONES[i % len(TIMEZONES)]}"\n'
+            "    catchup: false\n"
+            "\n"
+            "  tags:\n"
+            "    - daily\n",
+        )
+    return defs
+
+
+# ---------------------------------------------------------------------------------------- measuring
+
+
+class BenchmarkError(RuntimeError):
+    """A measured command failed: the benchmark stops with its output."""
+
+
+@dataclass(frozen=True)
+class Run:
+    seconds: float  # wall time
+    cpu_seconds: float  # user + system time of the process and its descendants
+    peak_mb: float
+
+
+def _set_child_subreaper() -> bool:
+    """Make descendants that outlive their parent ours (Linux), so their memory is counted too."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    pr_set_child_subreaper = 36
+    libc = ctypes.CDLL(None, use_errno=True)
+    return libc.prctl(pr_set_child_subreaper, 1, 0, 0, 0) == 0
+
+
+def _maxrss_mb(ru_maxrss: int) -> float:
+    return ru_maxrss / (1024 * 1024) if sys.platform == "darwin" else ru_maxrss / 1024
+
+
+def measure(command: list[str], env: dict[str, str], label: str) -> Run:
+    """Run ``command`` in a fresh process: its wall time and the peak RSS of it and its descendants.
+
+    ``os.wait4`` gives the peak RSS of the child and of every descendant it waited for; descendants
+    it did not wait for are reparented to us (child subreaper) and reaped and counted here.
+    """
+    with tempfile.TemporaryFile() as output:
+        start = time.perf_counter()
+        proc = subprocess.Popen(command, env=env, cwd=REPO_ROOT, stdout=output, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        peak = usage.ru_maxrss
+        cpu = usage.ru_utime + usage.ru_stime
+        while True:  # orphaned grandchildren (none expected: validate loads in process)
+            try:
+                orphan, _, orphan_usage = os.wait4(-1, 0)
+            except ChildProcessError:
+                break
+            print(f"  note: {label} left process {orphan} behind; its memory is counted", file=sys.stderr)
+            peak = max(peak, orphan_usage.ru_maxrss)
+            cpu += orphan_usage.ru_utime + orphan_usage.ru_stime
+        if proc.returncode != 0:
+            output.seek(0)
+            text = output.read().decode("utf-8", "replace")
+            raise BenchmarkError(
+                f"{label} failed with exit code {proc.returncode}:\n$ {' '.join(command)}\n{text}"
+            )
+    return Run(seconds, cpu, _maxrss_mb(peak))
+
+
+def _summary(runs: list[Run]) -> dict[str, Any]:
+    return {
+        "seconds": round(statistics.median(r.seconds for r in runs), 3),
+        "cpu_seconds": round(statistics.median(r.cpu_seconds for r in runs), 3),
+        "peak_mb": round(statistics.median(r.peak_mb for r in runs), 1),
+        "runs": [
+            {
+                "seconds": round(r.seconds, 3),
+                "cpu_seconds": round(r.cpu_seconds, 3),
+                "peak_mb": round(r.peak_mb, 1),
+            }
+            for r in runs
+        ],
+    }
+
+
+_PROBE = """
+import json, sys
+import dwh_dagster.definitions as ours
+dlt_modules = sorted(
+    m for m in sys.modules
+    if m in ("dlt", "dagster_dlt") or m.startswith(("dlt.", "dagster_dlt."))
+)
+import benchmarks.floor_definitions as floor
+
+def shape(defs):
+    graph = defs.resolve_asset_graph()
+    return {
+        "assets": sorted(key.to_user_string() for key in graph.get_all_asset_keys()),
+        "jobs": sorted(job.name for job in defs.jobs or []),
+        "schedules": sorted(
+            (s.name, s.cron_schedule, s.execution_timezone, s.job_name) for s in defs.schedules or []
+        ),
+    }
+
+print(json.dumps({"dlt_modules": dlt_modules, "same_shape": shape(ours.defs) == shape(floor.defs)}))
+"""
+
+
+def probe(env: dict[str, str]) -> dict[str, Any]:
+    """In a fresh process: dlt modules imported by our definitions; whether ours and the floor match."""
+    result = subprocess.run(
+        [sys.executable, "-c", _PROBE], env=env, cwd=REPO_ROOT, capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise BenchmarkError(f"the import probe failed:\n{result.stdout}{result.stderr}")
+    found: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return found
+
+
+# ---------------------------------------------------------------------------------------- report
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _load_average() -> list[float] | None:
+    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
+
+
+def machine_info() -> dict[str, Any]:
+    """Where and with what the figures were taken."""
+    return {
+        "cpu_count": os.cpu_count(),
+        "load_average": _load_average(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "dagster": _version("dagster"),
+        "dagster-dlt": _version("dagster-dlt"),
+        "dlt": _version("dlt"),
+        "pyyaml": _version("pyyaml"),
+        "pydantic": _version("pydantic"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def _ratio(a: float, b: float) -> float:
+    return round(a / b, 3) if b else float("inf")
+
+
+def growth(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """From each size to the next: how many times the time and memory of each command grew."""
+    steps = []
+    for small, big in pairwise(results):
+        step: dict[str, Any] = {"from": small["pipelines"], "to": big["pipelines"]}
+        for key in ("ours", "floor", "floor_bare_specs", "dwh_validate"):
+            if key in small:
+                step[key] = {
+                    "time": _ratio(big[key]["seconds"], small[key]["seconds"]),
+                    "cpu": _ratio(big[key]["cpu_seconds"], small[key]["cpu_seconds"]),
+                    "memory": _ratio(big[key]["peak_mb"], small[key]["peak_mb"]),
+                }
+        steps.append(step)
+    return steps
+
+
+def evaluate_targets(results: list[dict[str, Any]], dlt_modules: list[str]) -> list[dict[str, Any]]:
+    """The issue's targets; ``passed`` is None when the sizes needed were not measured."""
+    by_size = {r["pipelines"]: r for r in results}
+    at = by_size.get(TARGET_SIZE)
+    big = by_size.get(SCALING_SIZE)
+    targets = [
+        {
+            "target": f"time ratio at {TARGET_SIZE} pipelines <= {TIME_RATIO_LIMIT}",
+            "value": at["time_ratio"] if at else None,
+            "passed": at["time_ratio"] <= TIME_RATIO_LIMIT if at else None,
+        },
+        {
+            "target": f"memory ratio at {TARGET_SIZE} pipelines <= {MEMORY_RATIO_LIMIT}",
+            "value": at["memory_ratio"] if at else None,
+            "passed": at["memory_ratio"] <= MEMORY_RATIO_LIMIT if at else None,
+        },
+    ]
+    for what, field in (("time", "seconds"), ("memory", "peak_mb")):
+        growth = _ratio(big["ours"][field], at["ours"][field]) if at and big else None
+        targets.append(
+            {
+                "target": f"ours {what} at {SCALING_SIZE} <= {SCALING_LIMIT}x ours at {TARGET_SIZE}",
+                "value": growth,
+                "passed": growth <= SCALING_LIMIT if growth is not None else None,
+            }
+        )
+    targets.append(
+        {
+            "target": "dlt not imported while definitions load",
+            "value": dlt_modules,
+            "passed": not dlt_modules,
+        }
+    )
+    return targets
+
+
+def render(report: dict[str, Any]) -> str:
+    """The results as a text table, then the targets."""
+    header = (
+        f"{'pipelines':>9} | {'ours s':>7} {'floor s':>7} {'ratio':>5} | {'ours cpu':>8} {'floor cpu':>9} "
+        f"{'ratio':>5} | {'ours MB':>7} {'floor MB':>8} {'ratio':>5} | {'dwh validate':>17}"
+    )
+    lines = [header, "-" * len(header)]
+    for r in report["results"]:
+        ours, floor, dwh = r["ours"], r["floor"], r["dwh_validate"]
+        lines.append(
+            f"{r['pipelines']:>9} | "
+            f"{ours['seconds']:>7.2f} {floor['seconds']:>7.2f} {r['time_ratio']:>5.2f} | "
+            f"{ours['cpu_seconds']:>8.2f} {floor['cpu_seconds']:>9.2f} {r['cpu_ratio']:>5.2f} | "
+            f"{ours['peak_mb']:>7.1f} {floor['peak_mb']:>8.1f} {r['memory_ratio']:>5.2f} | "
+            f"{dwh['seconds']:>7.2f} s {dwh['peak_mb']:>6.1f} MB"
+        )
+    bare_rows = [r for r in report["results"] if "floor_bare_specs" in r]
+    if bare_rows:
+        lines += [
+            "",
+            "reference: the floor with bare source AssetSpecs (Dagster merges them into one definition)",
+        ]
+        for r in bare_rows:
+            bare = r["floor_bare_specs"]
+            lines.append(
+                f"{r['pipelines']:>9} | {bare['seconds']:>7.2f} s "
+                f"(ours/it {r['time_ratio_bare_specs']:.2f}) | "
+                f"{bare['cpu_seconds']:>7.2f} cpu | {bare['peak_mb']:>7.1f} MB "
+                f"(ours/it {r['memory_ratio_bare_specs']:.2f})"
+            )
+    if report["growth"]:
+        lines.append("")
+        for step in report["growth"]:
+            parts = [
+                f"{key} x{step[key]['time']:.2f} time, x{step[key]['memory']:.2f} memory"
+                for key in ("ours", "floor", "floor_bare_specs")
+                if key in step
+            ]
+            lines.append(f"growth {step['from']} -> {step['to']} pipelines: " + "; ".join(parts))
+    load = report["machine"]["load_average"]
+    lines += [
+        "",
+        f"s: wall seconds; cpu: user+system seconds; MB: peak RSS. Median of {report['repeats']} run(s), "
+        f"each in a fresh process; {report['machine']['cpu_count']} CPUs, load average {load} at start, "
+        f"{report['machine']['load_average_end']} at the end",
+        f"ours and floor define the same assets, jobs and schedules: {report['same_shape']}",
+    ]
+    for t in report["targets"]:
+        state = {True: "PASS", False: "FAIL", None: "n/a "}[t["passed"]]
+        value = "not measured" if t["value"] is None else t["value"]
+        lines.append(f"[{state}] {t['target']}: {value}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------- main
+
+
+def _command(*args: str) -> list[str]:
+    return [sys.executable, *args]
+
+
+def run_benchmark(sizes: list[int], repeats: int, warm_up: bool, bare_specs_floor: bool) -> dict[str, Any]:
+    """Measure every size; the report as plain data (see ``render``)."""
+    _set_child_subreaper()
+    machine = machine_info()  # the load average before this benchmark adds its own
+    results = []
+    dlt_modules: list[str] | None = None
+    same_shape: bool | None = None
+    with tempfile.TemporaryDirectory(prefix="dwh-bench-") as tmp:
+        home = Path(tmp) / "dagster_home"
+        home.mkdir()
+        base_env = {k: v for k, v in os.environ.items() if k not in (DEFS_DIR_VAR, PIPELINES_VAR)}
+        base_env.update({"DAGSTER_HOME": str(home), "ENVIRONMENT": "dev", "PYTHONUNBUFFERED": "1"})
+        for size in sizes:
+            defs = write_project(Path(tmp) / f"project_{size}" / "yaml_defs", size)
+            ours_env = {**base_env, DEFS_DIR_VAR: str(defs), PIPELINES_VAR: str(size)}
+            floor_env = {**base_env, PIPELINES_VAR: str(size)}
+            bare_env = {**floor_env, BARE_SPECS_VAR: "1"}
+            ours_cmd = _command("-m", "dagster", "definitions", "validate", "-m", OURS_MODULE)
+            floor_cmd = _command("-m", "dagster", "definitions", "validate", "-m", FLOOR_MODULE)
+            dwh_cmd = _command("-m", "dwh_dagster.cli", "validate", "--no-snippet")
+            print(f"{size} pipelines: project in {defs}", file=sys.stderr)
+            measure(dwh_cmd, ours_env, f"dwh validate ({size} pipelines)")  # the project must be valid
+            if dlt_modules is None:
+                found = probe(ours_env)
+                dlt_modules, same_shape = found["dlt_modules"], found["same_shape"]
+                if not same_shape:
+                    raise BenchmarkError("ours and the floor do not define the same assets, jobs, schedules")
+            if warm_up and size == sizes[0]:  # compiled bytecode and disk caches, once
+                measure(ours_cmd, ours_env, "warm-up")
+                measure(floor_cmd, floor_env, "warm-up")
+            runs: dict[str, list[Run]] = {"ours": [], "floor": [], "dwh_validate": []}
+            if bare_specs_floor:
+                runs["floor_bare_specs"] = []
+            for repeat in range(repeats):
+                runs["ours"].append(measure(ours_cmd, ours_env, f"ours ({size} pipelines)"))
+                runs["floor"].append(measure(floor_cmd, floor_env, f"floor ({size} pipelines)"))
+                runs["dwh_validate"].append(measure(dwh_cmd, ours_env, f"dwh validate ({size} pipelines)"))
+                if bare_specs_floor:
+                    label = f"floor with bare specs ({size} pipelines)"
+                    runs["floor_bare_specs"].append(measure(floor_cmd, bare_env, label))
+                last = {k: f"{v[-1].seconds:.2f}s/{v[-1].peak_mb:.0f}MB" for k, v in runs.items()}
+                print(f"  run {repeat + 1}/{repeats}: {last}", file=sys.stderr)
+            row = {"pipelines": size, **{k: _summary(v) for k, v in runs.items()}}
+            row["time_ratio"] = _ratio(row["ours"]["seconds"], row["floor"]["seconds"])
+            row["cpu_ratio"] = _ratio(row["ours"]["cpu_seconds"], row["floor"]["cpu_seconds"])
+            row["memory_ratio"] = _ratio(row["ours"]["peak_mb"], row["floor"]["peak_mb"])
+            if bare_specs_floor:
+                bare = row["floor_bare_specs"]
+                row["time_ratio_bare_specs"] = _ratio(row["ours"]["seconds"], bare["seconds"])
+                row["memory_ratio_bare_specs"] = _ratio(row["ours"]["peak_mb"], bare["peak_mb"])
+            results.append(row)
+    assert dlt_modules is not None
+    return {
+        "benchmark": "definitions",
+        "machine": {**machine, "load_average_end": _load_average()},
+        "repeats": repeats,
+        "sizes": sizes,
+        "results": results,
+        "dlt_imported": bool(dlt_modules),
+        "dlt_modules": dlt_modules,
+        "same_shape": same_shape,
+        "growth": growth(results),
+        "targets": evaluate_targets(results, dlt_modules),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--sizes", default="1,100,1000,2000", help="pipeline counts, comma-separated")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per size and command (median kept)")
+    parser.add_argument("--smoke", action="store_true", help="size 1, 1 repeat, no warm-up (for CI)")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON output (default: {DEFAULT_OUT})")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a measured target is missed")
+    parser.add_argument(
+        "--bare-specs-floor",
+        action="store_true",
+        help="also measure the floor with bare source AssetSpecs (quadratic in Dagster; slow at 2000)",
+    )
+    parser.add_argument(
+        "--write-project", metavar="DIR", type=Path, help="only write a project of --sizes' first size"
+    )
+    args = parser.parse_args(argv)
+    sizes = [1] if args.smoke else [int(s) for s in args.sizes.split(",") if s.strip()]
+    repeats = 1 if args.smoke else args.repeats
+    if args.write_project:
+        print(write_project(args.write_project, sizes[0]))
+        return 0
+    try:
+        report = run_benchmark(sizes, repeats, warm_up=not args.smoke, bare_specs_floor=args.bare_specs_floor)
+    except BenchmarkError as exc:
+        print(f"benchmark aborted: {exc}", file=sys.stderr)
+        return 2
+    print(render(report))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}")
+    missed = [t for t in report["targets"] if t["passed"] is False]
+    return 1 if args.strict and missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

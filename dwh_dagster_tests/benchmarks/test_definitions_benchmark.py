@@ -1,0 +1,60 @@
+"""``benchmarks/definitions.py --smoke`` runs end to end: a generated one-pipeline project passes
+``dwh validate`` and ``dagster definitions validate`` like the hand-written floor module, and the
+JSON holds the figures; loading the definitions imports no dlt.
+
+No time is asserted: CI machines are too noisy for that; the figures are the benchmark's business.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from dwh_dagster_tests.conftest import REPO_ROOT
+
+SCRIPT = REPO_ROOT / "benchmarks" / "definitions.py"
+TIMEOUT = 600  # seconds for the whole smoke run: seven fresh processes of one pipeline each
+
+
+def test_definitions_smoke_run_writes_the_figures(tmp_path: Path) -> None:
+    out = tmp_path / "x.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "DWH_"))}
+    env.pop("ENVIRONMENT", None)
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--smoke", "--out", str(out)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    output = (done.stdout + done.stderr)[-6000:]
+    assert done.returncode == 0, output
+
+    result = json.loads(out.read_text())
+    assert result["benchmark"] == "definitions"
+    assert result["sizes"] == [1]
+    assert result["repeats"] == 1
+    (row,) = result["results"]
+    assert row["pipelines"] == 1
+    for key in ("ours", "floor", "dwh_validate"):
+        figures = row[key]
+        assert figures["seconds"] > 0, (key, figures)
+        assert figures["cpu_seconds"] > 0, (key, figures)
+        assert figures["peak_mb"] > 0, (key, figures)
+        assert len(figures["runs"]) == 1, (key, figures)
+    for ratio in ("time_ratio", "cpu_ratio", "memory_ratio"):
+        assert row[ratio] > 0, (ratio, row)
+    assert result["same_shape"] is True
+    assert result["dlt_imported"] is False
+    assert result["dlt_modules"] == []
+    targets = {t["target"]: t for t in result["targets"]}
+    assert targets["dlt not imported while definitions load"]["passed"] is True
+    # the size targets need 1000 and 2000 pipelines: not measured in a smoke run
+    assert [t["passed"] for name, t in targets.items() if "pipelines" in name or "ours" in name] == [None] * 4
+    machine = result["machine"]
+    assert machine["cpu_count"] and machine["python"] and machine["dagster"] and machine["dlt"]
+    assert "dlt not imported while definitions load" in done.stdout

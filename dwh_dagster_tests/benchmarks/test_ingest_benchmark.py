@@ -1,0 +1,35 @@
+"""CI smoke test: the ingestion benchmark runs end to end at its smallest size (no time is asserted)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_ingest_benchmark_runs_every_contender_and_lands_the_same_table(tmp_path: Path) -> None:
+    out = tmp_path / "ingest.json"
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "ingest.py"), "--smoke", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(out.read_text())
+    assert report["records"] == 5_000
+    assert set(report["figures"]) == {"dwh", "plain_default", "plain_parquet", "duckdb"}
+    for figures in report["figures"].values():
+        assert figures["seconds"] > 0 and figures["rows_per_second"] > 0
+    # the fast path lands exactly what dlt's row normalizer lands
+    assert report["parity"]["rows"] == 5_000
+    assert report["parity"]["same_as_plain_default"] is True
+    assert report["parity"]["same_as_plain_parquet"] is True
+    assert ("address__city", "VARCHAR") in [tuple(c) for c in report["parity"]["columns"]]
+    assert ("created_at", "TIMESTAMP WITH TIME ZONE") in [tuple(c) for c in report["parity"]["columns"]]
+    assert "dwh >= 10x plain dlt default" in report["targets"]
+    assert "written to" in done.stdout
