@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from dwh_dagster.errors import ProjectConfigError
@@ -121,3 +123,18 @@ def test_dag_jobs_whose_dependencies_cross_are_reported(write_project: WriteProj
         load_project(defs, "dev")
     [error] = info.value.errors
     assert "depends_on across pipelines and dag jobs form a cycle" in error.message
+
+
+def test_long_chains_are_ordered_and_checked_without_recursion() -> None:
+    """A sequential job of 5,000 pipelines listed in reverse name order: a chain far deeper than
+    Python's recursion limit (the recursive version raised RecursionError at about 1,000)."""
+    from dwh_dagster.ordering import find_cycles, has_cycle_through, topological_order
+
+    names = [f"p_{i:05d}" for i in range(5000)]
+    before = {later: [earlier] for earlier, later in pairwise(reversed(names))}
+    assert topological_order(before, names) == list(reversed(names))
+    assert find_cycles(before) == []
+    assert not has_cycle_through(before, names[:1])
+    looped = {**before, names[-1]: [names[0]]}  # close the chain into one big cycle
+    assert has_cycle_through(looped, names[:1])
+    assert len(find_cycles(looped)) == 1
