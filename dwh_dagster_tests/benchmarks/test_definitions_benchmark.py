@@ -7,34 +7,15 @@ No time is asserted: CI machines are too noisy for that; the figures are the ben
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from dwh_dagster_tests.conftest import REPO_ROOT
+from dwh_dagster_tests.benchmarks.support import run_smoke
 
-SCRIPT = REPO_ROOT / "benchmarks" / "definitions.py"
 TIMEOUT = 600  # seconds for the whole smoke run: seven fresh processes of one pipeline each
 
 
 def test_definitions_smoke_run_writes_the_figures(tmp_path: Path) -> None:
-    out = tmp_path / "x.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "DWH_"))}
-    env.pop("ENVIRONMENT", None)
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--smoke", "--out", str(out)],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
-    output = (done.stdout + done.stderr)[-6000:]
-    assert done.returncode == 0, output
-
-    result = json.loads(out.read_text())
+    result, stdout = run_smoke("definitions.py", tmp_path / "x.json", TIMEOUT)
     assert result["benchmark"] == "definitions"
     assert result["sizes"] == [1]
     assert result["repeats"] == 1
@@ -57,4 +38,4 @@ def test_definitions_smoke_run_writes_the_figures(tmp_path: Path) -> None:
     assert [t["passed"] for name, t in targets.items() if "pipelines" in name or "ours" in name] == [None] * 4
     machine = result["machine"]
     assert machine["cpu_count"] and machine["python"] and machine["dagster"] and machine["dlt"]
-    assert "dlt not imported while definitions load" in done.stdout
+    assert "dlt not imported while definitions load" in stdout

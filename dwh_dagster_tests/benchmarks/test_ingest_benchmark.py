@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from dwh_dagster_tests.benchmarks.support import run_smoke
 
 
 def test_ingest_benchmark_runs_every_contender_and_lands_the_same_table(tmp_path: Path) -> None:
-    out = tmp_path / "ingest.json"
-    done = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "ingest.py"), "--smoke", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    report = json.loads(out.read_text())
+    report, stdout = run_smoke("ingest.py", tmp_path / "ingest.json", 600)
     assert report["records"] == 5_000
     assert set(report["figures"]) == {"dwh", "plain_default", "plain_parquet", "duckdb"}
     for figures in report["figures"].values():
@@ -32,4 +20,4 @@ def test_ingest_benchmark_runs_every_contender_and_lands_the_same_table(tmp_path
     assert ("address__city", "VARCHAR") in [tuple(c) for c in report["parity"]["columns"]]
     assert ("created_at", "TIMESTAMP WITH TIME ZONE") in [tuple(c) for c in report["parity"]["columns"]]
     assert "dwh >= 10x plain dlt default" in report["targets"]
-    assert "written to" in done.stdout
+    assert "written to" in stdout

@@ -6,34 +6,15 @@ No time is asserted: CI machines are too noisy for that; the figures are the ben
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from dwh_dagster_tests.conftest import REPO_ROOT
+from dwh_dagster_tests.benchmarks.support import run_smoke
 
-SCRIPT = REPO_ROOT / "benchmarks" / "run_overhead.py"
 TIMEOUT = 900  # seconds for the whole smoke run: servers up, two warm-up and two measured runs
 
 
 def test_run_overhead_smoke_run_writes_both_jobs_figures(tmp_path: Path) -> None:
-    out = tmp_path / "x.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "DWH_"))}
-    env.pop("ENVIRONMENT", None)
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--smoke", "--out", str(out)],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
-    output = (done.stdout + done.stderr)[-6000:]
-    assert done.returncode == 0, output
-
-    result = json.loads(out.read_text())
+    result, stdout = run_smoke("run_overhead.py", tmp_path / "x.json", TIMEOUT)
     assert result["benchmark"] == "run_overhead"
     assert result["settings"]["runs"] == 1
     for key in ("ours", "floor"):
@@ -60,4 +41,4 @@ def test_run_overhead_smoke_run_writes_both_jobs_figures(tmp_path: Path) -> None
     assert result["target"]["ratio_max"] == 1.2
     machine = result["machine"]
     assert machine["cpu_count"] and machine["python"] and machine["versions"]["dagster"]
-    assert "ratio ours/floor" in done.stdout
+    assert "ratio ours/floor" in stdout
