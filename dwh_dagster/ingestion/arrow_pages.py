@@ -10,8 +10,9 @@ What lands is what dlt's row path would land, for the shapes this path accepts:
   as dlt's ``iso_timestamp`` detection does (a page where one of them does not parse goes the row
   path, where dlt adds a variant column for it);
 - columns that are null on a whole page are left out until a value appears, as dlt does;
-- a column keeps the type its first page gave it; later pages are cast to it (an integer column
-  that meets ``2.5`` cannot be, see below);
+- a column has the type the table already has from earlier runs, else the type of its first
+  values in this run; later pages must fit it (integers in a double column are cast, anything
+  else goes the row path, where dlt coerces or adds a variant column);
 - every row gets a random ``_dlt_id`` here (16 base64 characters; dlt's row path writes 14) and
   a ``_dlt_load_id`` from dlt (its parquet normalizer setting), so that dlt moves the parquet
   files to the destination without rewriting them.
@@ -19,7 +20,8 @@ What lands is what dlt's row path would land, for the shapes this path accepts:
 A page that this path cannot represent exactly goes through dlt's row path unchanged: a list
 anywhere in a record (dlt makes a child table of it), values of mixed types in one field, integers
 beyond 64 bits, a value that does not fit the column's type, items that are not objects. Pages of
-both kinds land in the same tables.
+both kinds land in the same tables; after the first row-path page, the rest of the run takes the
+row path too (dlt may have typed new columns from it in ways this module does not know).
 """
 
 from __future__ import annotations
