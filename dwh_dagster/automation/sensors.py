@@ -6,7 +6,7 @@ import glob
 import json
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,18 +25,41 @@ from dwh_dagster.models.triggers import (
 FILE_TAG = "dwh/file"
 
 
+def _poll_seconds(trigger: EventTrigger) -> int:
+    return max(1, round(trigger.poll_interval))
+
+
+def _trigger_sensor(
+    trigger: EventTrigger | IntervalTrigger | WebhookTrigger,
+    target: JobTarget,
+    *,
+    seconds: float,
+    description: str,
+    trigger_type: str,
+) -> Callable[..., dg.SensorDefinition]:
+    """The ``@dg.sensor`` decorator every trigger sensor shares: named after the trigger, enabled
+    as the trigger says in this environment, its own description or ``description``."""
+    return dg.sensor(
+        name=trigger.name,
+        target=target,
+        minimum_interval_seconds=seconds,  # type: ignore[arg-type]
+        description=trigger.description or description,
+        default_status=default_sensor_status(trigger.enabled),
+        tags={"dwh/trigger_type": trigger_type},
+    )
+
+
 def build_interval_sensor(trigger: IntervalTrigger, target: JobTarget) -> dg.SensorDefinition:
     """An interval cron cannot express (say 90 minutes): one run per elapsed interval."""
     seconds = trigger.interval.total_seconds()
     base_tags = trigger_run_tags(trigger)
 
-    @dg.sensor(
-        name=trigger.name,
-        target=target,
-        minimum_interval_seconds=seconds,
-        description=trigger.description or f"every {trigger.interval.describe()}",
-        default_status=default_sensor_status(trigger.enabled),
-        tags={"dwh/trigger_type": "interval"},
+    @_trigger_sensor(
+        trigger,
+        target,
+        seconds=seconds,
+        description=f"every {trigger.interval.describe()}",
+        trigger_type="interval",
     )
     def _interval(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
         window = int(time.time() // seconds)
@@ -60,7 +83,7 @@ def build_job_finished_sensor(
         name=trigger.name,
         monitored_jobs=[watched],
         request_job=target,
-        minimum_interval_seconds=max(1, round(trigger.poll_interval)),
+        minimum_interval_seconds=_poll_seconds(trigger),
         description=trigger.description,
         default_status=default_sensor_status(trigger.enabled),
         tags={"dwh/trigger_type": "event"},
@@ -88,13 +111,12 @@ def build_asset_materialized_sensor(
     """
     base_tags = trigger_run_tags(trigger)
 
-    @dg.sensor(
-        name=trigger.name,
-        target=target,
-        minimum_interval_seconds=max(1, round(trigger.poll_interval)),
-        description=trigger.description or f"after {', '.join(event.pipelines)} loaded",
-        default_status=default_sensor_status(trigger.enabled),
-        tags={"dwh/trigger_type": "event"},
+    @_trigger_sensor(
+        trigger,
+        target,
+        seconds=_poll_seconds(trigger),
+        description=f"after {', '.join(event.pipelines)} loaded",
+        trigger_type="event",
     )
     def _asset_materialized(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
         after = int(context.cursor) if context.cursor else None
@@ -159,13 +181,12 @@ def build_file_arrived_sensor(
     """
     base_tags = trigger_run_tags(trigger)
 
-    @dg.sensor(
-        name=trigger.name,
-        target=target,
-        minimum_interval_seconds=max(1, round(trigger.poll_interval)),
-        description=trigger.description or f"new files matching {event.path}",
-        default_status=default_sensor_status(trigger.enabled),
-        tags={"dwh/trigger_type": "event"},
+    @_trigger_sensor(
+        trigger,
+        target,
+        seconds=_poll_seconds(trigger),
+        description=f"new files matching {event.path}",
+        trigger_type="event",
     )
     def _file_arrived(context: dg.SensorEvaluationContext) -> Iterator[dg.RunRequest | dg.SkipReason]:
         seen = set(json.loads(context.cursor)["seen"]) if context.cursor else set()
@@ -206,13 +227,12 @@ def build_webhook_sensor(
     chosen = trigger.webhook.payload_tags
     tag_paths = dict(chosen) if isinstance(chosen, dict) else {path: path for path in chosen}
 
-    @dg.sensor(
-        name=trigger.name,
-        target=target,
-        minimum_interval_seconds=5,
-        description=trigger.description or f"deliveries to POST /webhooks/{trigger.name}",
-        default_status=default_sensor_status(trigger.enabled),
-        tags={"dwh/trigger_type": "webhook"},
+    @_trigger_sensor(
+        trigger,
+        target,
+        seconds=5,
+        description=f"deliveries to POST /webhooks/{trigger.name}",
+        trigger_type="webhook",
     )
     def _webhook(context: dg.SensorEvaluationContext) -> Iterator[dg.RunRequest | dg.SkipReason]:
         from dwh_dagster.webhooks.store import WebhookStore, default_store_path
