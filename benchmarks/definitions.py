@@ -16,8 +16,11 @@ time and peak RSS. It also checks, in a fresh process, that importing ``dwh_dags
 imports no ``dlt`` / ``dagster_dlt`` module, and that ours and the floor define the same asset
 keys, jobs and schedules. Results are printed and written as JSON (``--out``).
 
-``--bare-specs-floor`` also measures the floor written with bare source ``AssetSpec`` s, which
-Dagster loads in time and memory quadratic in the number of pipelines (see the floor module).
+Two variants of the floor can be measured beside it, for reference (no target uses them):
+``--bare-specs-floor``, the floor written with bare source ``AssetSpec`` s, which Dagster loads in
+time and memory quadratic in the number of pipelines; ``--narrow-jobs-floor``, the floor with its
+asset jobs resolved as ours are (``dwh_dagster.narrow_jobs``), which shows what our YAML layer
+costs on top of the same Dagster objects (see the floor module).
 
     uv run python benchmarks/definitions.py [--sizes 1,100,1000,2000] [--repeats N] [--smoke] [--out PATH]
 """
@@ -46,6 +49,18 @@ OURS_MODULE = "dwh_dagster.definitions"
 FLOOR_MODULE = "benchmarks.floor_definitions"
 PIPELINES_VAR = "DWH_BENCH_PIPELINES"  # read by the floor module
 BARE_SPECS_VAR = "DWH_BENCH_FLOOR_BARE_SPECS"  # read by the floor module
+NARROW_JOBS_VAR = "DWH_BENCH_FLOOR_NARROW_JOBS"  # read by the floor module
+# reference variants of the floor: name -> (env var the floor module reads, what it is)
+FLOOR_VARIANTS = {
+    "bare_specs": (
+        BARE_SPECS_VAR,
+        "the floor with bare source AssetSpecs (Dagster merges them into one definition)",
+    ),
+    "narrow_jobs": (
+        NARROW_JOBS_VAR,
+        "the floor with its asset jobs resolved as ours are (dwh_dagster.narrow_jobs)",
+    ),
+}
 DEFS_DIR_VAR = "DWH_DEFS_DIR"
 TIMEZONES = ("UTC", "Europe/Berlin", "America/New_York")  # as in floor_definitions.py
 
@@ -315,7 +330,7 @@ def growth(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     steps = []
     for small, big in pairwise(results):
         step: dict[str, Any] = {"from": small["pipelines"], "to": big["pipelines"]}
-        for key in ("ours", "floor", "floor_bare_specs", "dwh_validate"):
+        for key in ("ours", "floor", *(f"floor_{v}" for v in FLOOR_VARIANTS), "dwh_validate"):
             if key in small:
                 step[key] = {
                     "time": _ratio(big[key]["seconds"], small[key]["seconds"]),
@@ -378,26 +393,24 @@ def render(report: dict[str, Any]) -> str:
             f"{ours['peak_mb']:>7.1f} {floor['peak_mb']:>8.1f} {r['memory_ratio']:>5.2f} | "
             f"{dwh['seconds']:>7.2f} s {dwh['peak_mb']:>6.1f} MB"
         )
-    bare_rows = [r for r in report["results"] if "floor_bare_specs" in r]
-    if bare_rows:
-        lines += [
-            "",
-            "reference: the floor with bare source AssetSpecs (Dagster merges them into one definition)",
-        ]
-        for r in bare_rows:
-            bare = r["floor_bare_specs"]
+    for variant, (_, what) in FLOOR_VARIANTS.items():
+        rows = [r for r in report["results"] if f"floor_{variant}" in r]
+        if rows:
+            lines += ["", f"reference: {what}"]
+        for r in rows:
+            figures = r[f"floor_{variant}"]
             lines.append(
-                f"{r['pipelines']:>9} | {bare['seconds']:>7.2f} s "
-                f"(ours/it {r['time_ratio_bare_specs']:.2f}) | "
-                f"{bare['cpu_seconds']:>7.2f} cpu | {bare['peak_mb']:>7.1f} MB "
-                f"(ours/it {r['memory_ratio_bare_specs']:.2f})"
+                f"{r['pipelines']:>9} | {figures['seconds']:>7.2f} s "
+                f"(ours/it {r[f'time_ratio_{variant}']:.2f}) | "
+                f"{figures['cpu_seconds']:>7.2f} cpu | {figures['peak_mb']:>7.1f} MB "
+                f"(ours/it {r[f'memory_ratio_{variant}']:.2f})"
             )
     if report["growth"]:
         lines.append("")
         for step in report["growth"]:
             parts = [
                 f"{key} x{step[key]['time']:.2f} time, x{step[key]['memory']:.2f} memory"
-                for key in ("ours", "floor", "floor_bare_specs")
+                for key in ("ours", "floor", *(f"floor_{v}" for v in FLOOR_VARIANTS))
                 if key in step
             ]
             lines.append(f"growth {step['from']} -> {step['to']} pipelines: " + "; ".join(parts))
@@ -423,8 +436,10 @@ def _command(*args: str) -> list[str]:
     return [sys.executable, *args]
 
 
-def run_benchmark(sizes: list[int], repeats: int, warm_up: bool, bare_specs_floor: bool) -> dict[str, Any]:
-    """Measure every size; the report as plain data (see ``render``)."""
+def run_benchmark(
+    sizes: list[int], repeats: int, warm_up: bool, floor_variants: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Measure every size, and the named ``FLOOR_VARIANTS``; the report as plain data (see ``render``)."""
     _set_child_subreaper()
     machine = machine_info()  # the load average before this benchmark adds its own
     results = []
@@ -439,7 +454,7 @@ def run_benchmark(sizes: list[int], repeats: int, warm_up: bool, bare_specs_floo
             defs = write_project(Path(tmp) / f"project_{size}" / "yaml_defs", size)
             ours_env = {**base_env, DEFS_DIR_VAR: str(defs), PIPELINES_VAR: str(size)}
             floor_env = {**base_env, PIPELINES_VAR: str(size)}
-            bare_env = {**floor_env, BARE_SPECS_VAR: "1"}
+            variant_envs = {v: {**floor_env, FLOOR_VARIANTS[v][0]: "1"} for v in floor_variants}
             ours_cmd = _command("-m", "dagster", "definitions", "validate", "-m", OURS_MODULE)
             floor_cmd = _command("-m", "dagster", "definitions", "validate", "-m", FLOOR_MODULE)
             dwh_cmd = _command("-m", "dwh_dagster.cli", "validate", "--no-snippet")
@@ -454,25 +469,24 @@ def run_benchmark(sizes: list[int], repeats: int, warm_up: bool, bare_specs_floo
                 measure(ours_cmd, ours_env, "warm-up")
                 measure(floor_cmd, floor_env, "warm-up")
             runs: dict[str, list[Run]] = {"ours": [], "floor": [], "dwh_validate": []}
-            if bare_specs_floor:
-                runs["floor_bare_specs"] = []
+            runs.update({f"floor_{v}": [] for v in floor_variants})
             for repeat in range(repeats):
                 runs["ours"].append(measure(ours_cmd, ours_env, f"ours ({size} pipelines)"))
                 runs["floor"].append(measure(floor_cmd, floor_env, f"floor ({size} pipelines)"))
                 runs["dwh_validate"].append(measure(dwh_cmd, ours_env, f"dwh validate ({size} pipelines)"))
-                if bare_specs_floor:
-                    label = f"floor with bare specs ({size} pipelines)"
-                    runs["floor_bare_specs"].append(measure(floor_cmd, bare_env, label))
+                for variant, variant_env in variant_envs.items():
+                    label = f"floor with {variant} ({size} pipelines)"
+                    runs[f"floor_{variant}"].append(measure(floor_cmd, variant_env, label))
                 last = {k: f"{v[-1].seconds:.2f}s/{v[-1].peak_mb:.0f}MB" for k, v in runs.items()}
                 print(f"  run {repeat + 1}/{repeats}: {last}", file=sys.stderr)
             row = {"pipelines": size, **{k: _summary(v) for k, v in runs.items()}}
             row["time_ratio"] = _ratio(row["ours"]["seconds"], row["floor"]["seconds"])
             row["cpu_ratio"] = _ratio(row["ours"]["cpu_seconds"], row["floor"]["cpu_seconds"])
             row["memory_ratio"] = _ratio(row["ours"]["peak_mb"], row["floor"]["peak_mb"])
-            if bare_specs_floor:
-                bare = row["floor_bare_specs"]
-                row["time_ratio_bare_specs"] = _ratio(row["ours"]["seconds"], bare["seconds"])
-                row["memory_ratio_bare_specs"] = _ratio(row["ours"]["peak_mb"], bare["peak_mb"])
+            for variant in floor_variants:
+                figures = row[f"floor_{variant}"]
+                row[f"time_ratio_{variant}"] = _ratio(row["ours"]["seconds"], figures["seconds"])
+                row[f"memory_ratio_{variant}"] = _ratio(row["ours"]["peak_mb"], figures["peak_mb"])
             results.append(row)
     assert dlt_modules is not None
     return {
@@ -502,6 +516,11 @@ def main(argv: list[str] | None = None) -> int:
         help="also measure the floor with bare source AssetSpecs (quadratic in Dagster; slow at 2000)",
     )
     parser.add_argument(
+        "--narrow-jobs-floor",
+        action="store_true",
+        help="also measure the floor with its asset jobs resolved as ours are (dwh_dagster.narrow_jobs)",
+    )
+    parser.add_argument(
         "--write-project", metavar="DIR", type=Path, help="only write a project of --sizes' first size"
     )
     args = parser.parse_args(argv)
@@ -511,7 +530,12 @@ def main(argv: list[str] | None = None) -> int:
         print(write_project(args.write_project, sizes[0]))
         return 0
     try:
-        report = run_benchmark(sizes, repeats, warm_up=not args.smoke, bare_specs_floor=args.bare_specs_floor)
+        variants = tuple(
+            v
+            for v, wanted in (("bare_specs", args.bare_specs_floor), ("narrow_jobs", args.narrow_jobs_floor))
+            if wanted
+        )
+        report = run_benchmark(sizes, repeats, warm_up=not args.smoke, floor_variants=variants)
     except BenchmarkError as exc:
         print(f"benchmark aborted: {exc}", file=sys.stderr)
         return 2

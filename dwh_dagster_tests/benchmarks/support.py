@@ -12,8 +12,8 @@ from typing import Any
 from dwh_dagster_tests.conftest import REPO_ROOT
 
 
-def run_smoke(script: str, out: Path, timeout: float) -> tuple[dict[str, Any], str]:
-    """Run ``benchmarks/<script> --smoke --out <out>`` in a clean environment.
+def run_smoke(script: str, out: Path, timeout: float, *args: str) -> tuple[dict[str, Any], str]:
+    """Run ``benchmarks/<script> --smoke --out <out> [args]`` in a clean environment.
 
     Asserts exit code 0 (showing the end of the output otherwise); returns the JSON it wrote and
     its stdout.
@@ -21,7 +21,7 @@ def run_smoke(script: str, out: Path, timeout: float) -> tuple[dict[str, Any], s
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "DWH_"))}
     env.pop("ENVIRONMENT", None)
     done = subprocess.run(
-        [sys.executable, str(REPO_ROOT / "benchmarks" / script), "--smoke", "--out", str(out)],
+        [sys.executable, str(REPO_ROOT / "benchmarks" / script), "--smoke", "--out", str(out), *args],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,

@@ -1,6 +1,6 @@
 """``benchmarks/definitions.py --smoke`` runs end to end: a generated one-pipeline project passes
-``dwh validate`` and ``dagster definitions validate`` like the hand-written floor module, and the
-JSON holds the figures; loading the definitions imports no dlt.
+``dwh validate`` and ``dagster definitions validate`` like the hand-written floor module and its
+reference variants, and the JSON holds the figures; loading the definitions imports no dlt.
 
 No time is asserted: CI machines are too noisy for that; the figures are the benchmark's business.
 """
@@ -11,23 +11,31 @@ from pathlib import Path
 
 from dwh_dagster_tests.benchmarks.support import run_smoke
 
-TIMEOUT = 600  # seconds for the whole smoke run: seven fresh processes of one pipeline each
+TIMEOUT = 600  # seconds for the whole smoke run: nine fresh processes of one pipeline each
 
 
 def test_definitions_smoke_run_writes_the_figures(tmp_path: Path) -> None:
-    result, stdout = run_smoke("definitions.py", tmp_path / "x.json", TIMEOUT)
+    result, stdout = run_smoke(
+        "definitions.py", tmp_path / "x.json", TIMEOUT, "--bare-specs-floor", "--narrow-jobs-floor"
+    )
     assert result["benchmark"] == "definitions"
     assert result["sizes"] == [1]
     assert result["repeats"] == 1
     (row,) = result["results"]
     assert row["pipelines"] == 1
-    for key in ("ours", "floor", "dwh_validate"):
+    for key in ("ours", "floor", "floor_bare_specs", "floor_narrow_jobs", "dwh_validate"):
         figures = row[key]
         assert figures["seconds"] > 0, (key, figures)
         assert figures["cpu_seconds"] > 0, (key, figures)
         assert figures["peak_mb"] > 0, (key, figures)
         assert len(figures["runs"]) == 1, (key, figures)
-    for ratio in ("time_ratio", "cpu_ratio", "memory_ratio"):
+    for ratio in (
+        "time_ratio",
+        "cpu_ratio",
+        "memory_ratio",
+        "time_ratio_narrow_jobs",
+        "memory_ratio_bare_specs",
+    ):
         assert row[ratio] > 0, (ratio, row)
     assert result["same_shape"] is True
     assert result["dlt_imported"] is False
@@ -39,3 +47,4 @@ def test_definitions_smoke_run_writes_the_figures(tmp_path: Path) -> None:
     machine = result["machine"]
     assert machine["cpu_count"] and machine["python"] and machine["dagster"] and machine["dlt"]
     assert "dlt not imported while definitions load" in stdout
+    assert "reference: the floor with its asset jobs resolved as ours are" in stdout
