@@ -17,7 +17,7 @@ from dwh_dagster.models.secrets import SecretEntry
 from dwh_dagster.models.sources import PARENT_REFERENCE, RestApiSource
 from dwh_dagster.models.triggers import AssetMaterializedEvent, EventTrigger, JobFinishedEvent
 from dwh_dagster.naming import RESERVED_SENSOR_NAMES
-from dwh_dagster.ordering import find_cycles, has_cycle_through, topological_order
+from dwh_dagster.ordering import cycle_text, find_cycles, has_cycle_through
 from dwh_dagster.project import Project
 from dwh_dagster.secrets import iter_secret_references, secret_key_of
 
@@ -442,15 +442,14 @@ class _Checker:
     def check_run_order(self, project: Project) -> None:
         """Dependencies across jobs and the orders of sequential jobs must allow one run order."""
         base = project.run_order_constraints(jobs=[])
-        try:
-            topological_order(base, sorted(project.pipelines))
-        except ValueError as exc:
+        cycle = cycle_text(base)
+        if cycle:
             dag_jobs = [obj for obj in self.objects["jobs"].values() if obj.model.execution.mode == "dag"]  # type: ignore[attr-defined]
             owner = dag_jobs[0] if dag_jobs else next(iter(self.objects["pipelines"].values()))
             self.errors.append(
                 owner.error(
                     ("pipelines",) if dag_jobs else ("depends_on",),
-                    f"depends_on across pipelines and dag jobs form a cycle: {exc}",
+                    f"depends_on across pipelines and dag jobs form a cycle: {cycle}",
                     "all jobs share one run order, so depends_on may not contradict each other; remove one",
                     at_key=True,
                 )
@@ -476,27 +475,20 @@ class _Checker:
                 continue
             for later, _ in added:
                 before[later].pop()
-            try:
-                # the same message as ever: the cycle as found in the constraints built from scratch
-                topological_order(
-                    project.run_order_constraints(jobs=[*accepted, job]), sorted(project.pipelines)
+            # the same message as ever: the cycle as found in the constraints built from scratch
+            cycle = cycle_text(project.run_order_constraints(jobs=[*accepted, job]))
+            assert cycle, "has_cycle_through found a cycle in these constraints"
+            others = ", ".join(f"'{j.name}'" for j in accepted) or "no other job"
+            self.errors.append(
+                obj.error(
+                    ("pipelines",),
+                    f"the order of this sequential job conflicts with depends_on or with the sequential "
+                    f"jobs {others}: {cycle}",
+                    "every sequential job must run shared pipelines in the same relative order, after "
+                    "the pipelines they depend on",
+                    at_key=True,
                 )
-            except ValueError as exc:
-                others = ", ".join(f"'{j.name}'" for j in accepted) or "no other job"
-                self.errors.append(
-                    obj.error(
-                        ("pipelines",),
-                        f"the order of this sequential job conflicts with depends_on or with the sequential "
-                        f"jobs {others}: {exc}",
-                        "every sequential job must run shared pipelines in the same relative order, after "
-                        "the pipelines they depend on",
-                        at_key=True,
-                    )
-                )
-            else:  # pragma: no cover - unreachable: has_cycle_through found the cycle that raises
-                for later, earlier in added:
-                    before[later].append(earlier)
-                accepted.append(job)
+            )
 
     def project(self) -> Project:
         references = {

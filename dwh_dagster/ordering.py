@@ -9,12 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 
-def find_cycles(graph: Mapping[str, Sequence[str]]) -> list[list[str]]:
-    """Each distinct cycle of a dependency graph once, as a closed path ``[a, b, a]``."""
-    cycles: list[list[str]] = []
-    seen_sets: set[frozenset[str]] = set()
+def _closing_paths(graph: Mapping[str, Sequence[str]], roots: Iterable[str]) -> Iterator[list[str]]:
+    """Walk ``graph`` depth-first from each unvisited root; yield ``[a, b, a]`` at every edge back
+    into the current path. Every cycle reachable from the roots closes at least once."""
     state: dict[str, int] = {}  # 1: on the current path, 2: done
-    for root in sorted(graph):
+    for root in roots:
         if root in state:
             continue
         state[root] = 1
@@ -24,11 +23,7 @@ def find_cycles(graph: Mapping[str, Sequence[str]]) -> list[list[str]]:
         while pending:
             for nxt in pending[-1]:
                 if state.get(nxt) == 1:
-                    cycle = [*path[depth[nxt] :], nxt]
-                    key = frozenset(cycle)
-                    if key not in seen_sets:
-                        seen_sets.add(key)
-                        cycles.append(cycle)
+                    yield [*path[depth[nxt] :], nxt]
                 elif nxt not in state:
                     state[nxt] = 1
                     depth[nxt] = len(path)
@@ -40,32 +35,30 @@ def find_cycles(graph: Mapping[str, Sequence[str]]) -> list[list[str]]:
                 del depth[node]
                 pending.pop()
                 state[node] = 2
+
+
+def find_cycles(graph: Mapping[str, Sequence[str]]) -> list[list[str]]:
+    """Each distinct cycle of a dependency graph once, as a closed path ``[a, b, a]``."""
+    cycles: list[list[str]] = []
+    seen_sets: set[frozenset[str]] = set()
+    for cycle in _closing_paths(graph, sorted(graph)):
+        key = frozenset(cycle)
+        if key not in seen_sets:
+            seen_sets.add(key)
+            cycles.append(cycle)
     return cycles
 
 
 def has_cycle_through(graph: Mapping[str, Sequence[str]], roots: Iterable[str]) -> bool:
-    """Whether a cycle is reachable from ``roots`` (every cycle through a root is)."""
-    state: dict[str, int] = {}  # 1: on the current path, 2: done
-    for root in roots:
-        if root in state:
-            continue
-        state[root] = 1
-        path = [root]
-        pending: list[Iterator[str]] = [iter(graph.get(root, []))]
-        while pending:
-            for nxt in pending[-1]:
-                seen = state.get(nxt)
-                if seen == 1:
-                    return True
-                if seen is None:
-                    state[nxt] = 1
-                    path.append(nxt)
-                    pending.append(iter(graph.get(nxt, [])))
-                    break
-            else:
-                state[path.pop()] = 2
-                pending.pop()
-    return False
+    """Whether a cycle is reachable from ``roots`` (every cycle through a root is); stops at the first."""
+    return next(_closing_paths(graph, roots), None) is not None
+
+
+def cycle_text(before: Mapping[str, Sequence[str]]) -> str | None:
+    """The first cycle of ``before`` (node -> nodes that must come earlier) in run order,
+    ``a -> b -> a``; None when there is none."""
+    cycles = find_cycles(before)
+    return " -> ".join(reversed(cycles[0])) if cycles else None
 
 
 def topological_order(before: Mapping[str, Sequence[str]], nodes: Sequence[str]) -> list[str]:
@@ -73,9 +66,9 @@ def topological_order(before: Mapping[str, Sequence[str]], nodes: Sequence[str])
 
     Ties keep the order of ``nodes``. Raises ``ValueError`` with the cycle when there is one.
     """
-    cycles = find_cycles(before)
-    if cycles:
-        raise ValueError(" -> ".join(reversed(cycles[0])))
+    cycle = cycle_text(before)
+    if cycle:
+        raise ValueError(cycle)
     placed: list[str] = []
     done: set[str] = set()
     for root in nodes:
