@@ -1,9 +1,9 @@
 """Jobs resolved against only the definitions they touch are the jobs Dagster itself would resolve.
 
 ``NarrowAssetJobDefinition`` exists for load time (``benchmarks/definitions.py``). These tests
-build the same code location twice, once with our jobs and once with Dagster's own
-``UnresolvedAssetJobDefinition`` s carrying the same fields, and compare what Dagster serves the
-webserver and daemon: the whole repository snapshot, and the subsets of a job that the UI launches.
+build the same code location twice: as shipped, and with ``build_job`` handing Dagster the job
+``define_asset_job`` made, untouched. They compare what Dagster serves the webserver and daemon:
+the whole repository snapshot, every job's asset graph, and the subsets of a job the UI launches.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import Unresolved
 from dagster._core.remote_representation.external_data import RepositorySnap
 from dagster._serdes import serialize_value
 
+import dwh_dagster.jobs
 from dwh_dagster.definitions import build_definitions
 from dwh_dagster.loader import load_project
 from dwh_dagster.narrow_jobs import NarrowAssetJobDefinition
@@ -92,19 +93,18 @@ CHAINED_PROJECT = {
 }
 
 
-def _with_dagster_jobs(defs: dg.Definitions) -> dg.Definitions:
-    """The same definitions with Dagster's own asset jobs (same fields) in place of ours."""
-    fields = UnresolvedAssetJobDefinition.__annotations__
-    jobs = {}
-    for job in defs.jobs or []:
-        assert isinstance(job, NarrowAssetJobDefinition)
-        jobs[job.name] = UnresolvedAssetJobDefinition(**{f: getattr(job, f) for f in fields})
-    schedules = [s.with_updated_job(jobs[s.job_name]) for s in defs.schedules or []]  # type: ignore[union-attr]
-    sensors = [
-        s.with_updated_jobs([jobs[t.job_name] for t in s.targets]) if s.targets else s  # type: ignore[union-attr]
-        for s in defs.sensors or []
-    ]
-    return dg.Definitions(assets=defs.assets, jobs=list(jobs.values()), schedules=schedules, sensors=sensors)
+def _ours_and_dagsters(
+    project_dir: Path, environment: str, monkeypatch: pytest.MonkeyPatch
+) -> tuple[dg.Definitions, dg.Definitions]:
+    """The project's definitions as shipped, and with Dagster's own asset jobs (not narrowed)."""
+    project = load_project(project_dir, environment)
+    ours = build_definitions(project)
+    with monkeypatch.context() as patched:
+        patched.setattr(dwh_dagster.jobs, "narrow", lambda job: job)
+        theirs = build_definitions(project)
+    assert all(type(j) is NarrowAssetJobDefinition for j in ours.jobs or [])
+    assert all(type(j) is UnresolvedAssetJobDefinition for j in theirs.jobs or [])
+    return ours, theirs
 
 
 def _snapshot(defs: dg.Definitions) -> str:
@@ -140,11 +140,9 @@ def _project(name: str, write_project: WriteProject) -> Path:
     ("project_name", "environment"), [("yaml_defs", "dev"), ("yaml_defs", "prod"), ("chained", "dev")]
 )
 def test_repository_snapshot_is_dagsters_own(
-    project_name: str, environment: str, write_project: WriteProject
+    project_name: str, environment: str, write_project: WriteProject, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ours = build_definitions(load_project(_project(project_name, write_project), environment))
-    theirs = _with_dagster_jobs(ours)
-    assert all(type(j) is UnresolvedAssetJobDefinition for j in theirs.jobs or [])
+    ours, theirs = _ours_and_dagsters(_project(project_name, write_project), environment, monkeypatch)
     assert _snapshot(ours) == _snapshot(theirs)
     assert _job_graphs(ours) == _job_graphs(theirs)
 
@@ -169,10 +167,9 @@ def test_job_graph_holds_its_assets_and_their_inputs_only(write_project: WritePr
     [("chain", {"raw/a"}), ("chain", {"raw/b", "staged/c"}), ("all", {"other/d", "raw/a"})],
 )
 def test_ui_subsets_of_a_job_are_dagsters_own(
-    job_name: str, subset: set[str], write_project: WriteProject
+    job_name: str, subset: set[str], write_project: WriteProject, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ours = build_definitions(load_project(write_project(CHAINED_PROJECT), "dev"))
-    theirs = _with_dagster_jobs(ours)
+    ours, theirs = _ours_and_dagsters(write_project(CHAINED_PROJECT), "dev", monkeypatch)
     selection = {dg.AssetKey.from_user_string(k) for k in subset}
     snaps = []
     for defs in (ours, theirs):
