@@ -54,7 +54,7 @@ NARROW_JOBS_VAR = "DWH_BENCH_FLOOR_NARROW_JOBS"  # read by the floor module
 FLOOR_VARIANTS = {
     "bare_specs": (
         BARE_SPECS_VAR,
-        "the floor with bare source AssetSpecs (Dagster merges them into one definition)",
+        "the floor with bare source AssetSpecs (Dagster merges them into one definition: quadratic)",
     ),
     "narrow_jobs": (
         NARROW_JOBS_VAR,
@@ -510,16 +510,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="size 1, 1 repeat, no warm-up (for CI)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON output (default: {DEFAULT_OUT})")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a measured target is missed")
-    parser.add_argument(
-        "--bare-specs-floor",
-        action="store_true",
-        help="also measure the floor with bare source AssetSpecs (quadratic in Dagster; slow at 2000)",
-    )
-    parser.add_argument(
-        "--narrow-jobs-floor",
-        action="store_true",
-        help="also measure the floor with its asset jobs resolved as ours are (dwh_dagster.narrow_jobs)",
-    )
+    for variant, (_, what) in FLOOR_VARIANTS.items():  # --bare-specs-floor, --narrow-jobs-floor
+        flag = f"--{variant.replace('_', '-')}-floor"
+        parser.add_argument(flag, action="store_true", help=f"also measure {what}")
     parser.add_argument(
         "--write-project", metavar="DIR", type=Path, help="only write a project of --sizes' first size"
     )
@@ -530,11 +523,7 @@ def main(argv: list[str] | None = None) -> int:
         print(write_project(args.write_project, sizes[0]))
         return 0
     try:
-        variants = tuple(
-            v
-            for v, wanted in (("bare_specs", args.bare_specs_floor), ("narrow_jobs", args.narrow_jobs_floor))
-            if wanted
-        )
+        variants = tuple(v for v in FLOOR_VARIANTS if getattr(args, f"{v}_floor"))
         report = run_benchmark(sizes, repeats, warm_up=not args.smoke, floor_variants=variants)
     except BenchmarkError as exc:
         print(f"benchmark aborted: {exc}", file=sys.stderr)
