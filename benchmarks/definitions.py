@@ -276,7 +276,7 @@ def shape(defs):
         ),
     }
 
-print(json.dumps({"dlt_modules": dlt_modules, "same_shape": shape(ours.defs) == shape(floor.defs)}))
+print(json.dumps({"dlt_modules": dlt_modules, "same_shape": shape(ours.defs()) == shape(floor.defs)}))
 """
 
 

@@ -9,10 +9,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from dwh_dagster.environments import UnknownEnvironmentError
-from dwh_dagster.errors import ProjectConfigError
-from dwh_dagster.loader import DEFS_DIR_VAR, load_project
-from dwh_dagster.project import Project
+from dwh_dagster.config.environments import UnknownEnvironmentError
+from dwh_dagster.config.errors import ProjectConfigError
+from dwh_dagster.config.loader import DEFS_DIR_VAR, load_project
+from dwh_dagster.config.resolved import ResolvedProject
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -71,14 +71,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(args: argparse.Namespace) -> Project:
+def _load(args: argparse.Namespace) -> ResolvedProject:
     return load_project(args.defs, args.env)
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from dwh_dagster.errors import ConfigError
+    from dwh_dagster.config.errors import ConfigError
+    from dwh_dagster.config.models.base import ENVIRONMENTS
     from dwh_dagster.listing import summary_line
-    from dwh_dagster.models.base import ENVIRONMENTS
 
     if not args.all_envs:
         print(summary_line(_load(args)))
@@ -135,12 +135,23 @@ def _cmd_secrets(args: argparse.Namespace) -> int:
     return 1 if missing else 0
 
 
+def _output_dirs(args: argparse.Namespace) -> tuple[Path, Path]:
+    """The defs directory and where ``dwh schema`` and ``dwh docs`` write (``--out``, else its parent).
+
+    Their output is the same in every environment; ``--env`` is still checked, so a typo fails.
+    """
+    from dwh_dagster.config.environments import resolve_environment
+    from dwh_dagster.config.loader import default_defs_dir
+
+    resolve_environment(args.env)
+    defs_dir = Path(args.defs).resolve() if args.defs else default_defs_dir()
+    return defs_dir, Path(args.out).resolve() if args.out else defs_dir.parent
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
-    from dwh_dagster.loader import default_defs_dir
     from dwh_dagster.schema import write_schemas
 
-    defs_dir = Path(args.defs).resolve() if args.defs else default_defs_dir()
-    root = Path(args.out).resolve() if args.out else defs_dir.parent
+    defs_dir, root = _output_dirs(args)
     for path in write_schemas(root, defs_folder=defs_dir.name):
         print(f"wrote {os.path.relpath(path)}")
     return 0
@@ -160,10 +171,9 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 def _cmd_docs(args: argparse.Namespace) -> int:
     from dwh_dagster.docs import write_reference
-    from dwh_dagster.loader import default_defs_dir
 
-    defs_dir = Path(args.defs).resolve() if args.defs else default_defs_dir()
-    target = write_reference(Path(args.out).resolve() if args.out else defs_dir.parent)
+    _, root = _output_dirs(args)
+    target = write_reference(root)
     print(f"wrote {os.path.relpath(target)}")
     return 0
 

@@ -1,7 +1,10 @@
-"""The Dagster code location: one ``Definitions`` built from the YAML project.
+"""The Dagster code location: a lazy entry point that builds one ``Definitions`` from the YAML.
 
-Loading stays cheap and offline: YAML is read and checked, Dagster objects are built from the
-models, and nothing connects anywhere. dlt is imported only when a run executes.
+Nothing loads at import. Dagster's tools (``dagster dev``, ``dagster api grpc``, ``dagster
+definitions validate``) call :func:`defs` when they load the code location; it reads the project of
+``$DWH_DEFS_DIR`` (else ``./yaml_defs``) in ``$ENVIRONMENT`` (else ``dev``). Loading stays cheap and
+offline: YAML is read and checked, Dagster objects are built from the resolved project, and
+nothing connects anywhere. dlt is imported only when a run executes.
 """
 
 from __future__ import annotations
@@ -11,16 +14,16 @@ import dagster as dg
 from dwh_dagster.assets.pipeline_assets import build_all_pipeline_assets
 from dwh_dagster.assets.specs import build_source_asset_spec
 from dwh_dagster.automation import build_automation
+from dwh_dagster.config.loader import load_project, project_fingerprint
+from dwh_dagster.config.resolved import ResolvedProject
 from dwh_dagster.jobs import build_job
-from dwh_dagster.loader import load_project
 from dwh_dagster.notifications.sensors import build_notification_sensors
-from dwh_dagster.project import Project
 
 
-def build_definitions(project: Project) -> dg.Definitions:
-    """Assets, jobs, schedules and sensors of a loaded project."""
-    used_sources = sorted({project.source_for(p).name for p in project.pipelines.values()})
-    jobs = {name: build_job(project, job) for name, job in project.jobs.items()}
+def build_definitions(project: ResolvedProject) -> dg.Definitions:
+    """Assets, jobs, schedules and sensors of a resolved project."""
+    used_sources = sorted({p.source.name for p in project.pipelines.values()})
+    jobs = {name: build_job(job) for name, job in project.jobs.items()}
     automation = build_automation(project, jobs)
     return dg.Definitions(
         assets=[
@@ -35,4 +38,22 @@ def build_definitions(project: Project) -> dg.Definitions:
     )
 
 
-defs = build_definitions(load_project())
+_last_built: tuple[tuple[str, str, str], dg.Definitions] | None = None
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The code location of the project in ``$DWH_DEFS_DIR`` (else ``./yaml_defs``), in ``$ENVIRONMENT``.
+
+    A code server calls this twice while it starts (Dagster 1.13's ``get_loadable_targets``
+    resolves lazy definitions once, then loads the repository through them again): the second call
+    returns the first one's ``Definitions`` when the project is unchanged (same folder, environment
+    and file contents), so the YAML is read and the objects built once.
+    """
+    global _last_built
+    fingerprint = project_fingerprint()
+    if _last_built is not None and _last_built[0] == fingerprint:
+        return _last_built[1]
+    built = build_definitions(load_project())
+    _last_built = (fingerprint, built)
+    return built

@@ -10,7 +10,8 @@ from typing import Any, Union
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from dwh_dagster.models.files import ALL_KINDS, FileKind
+from dwh_dagster.config.annotations import models_in, walk_annotation
+from dwh_dagster.config.models.files import ALL_KINDS, FileKind
 
 REFERENCE_FILE = Path("docs/config-reference.md")
 
@@ -34,26 +35,14 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
-def _models_in(tp: Any) -> list[type[BaseModel]]:
-    found: list[type[BaseModel]] = []
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        return [tp]
-    for arg in typing.get_args(tp):
-        found += [m for m in _models_in(arg) if m not in found]
-    return found
-
-
 def _container_suffix(tp: Any) -> str:
     """``[]`` for a list of mappings, ``.<key>`` for a mapping of mappings, else nothing."""
-    origin = typing.get_origin(tp)
-    if origin in (list, tuple):
-        return "[]"
-    if origin is dict:
-        return ".<key>"
-    for arg in typing.get_args(tp):
-        suffix = _container_suffix(arg)
-        if suffix:
-            return suffix
+    for t in walk_annotation(tp):
+        origin = typing.get_origin(t)
+        if origin in (list, tuple):
+            return "[]"
+        if origin is dict:
+            return ".<key>"
     return ""
 
 
@@ -74,10 +63,10 @@ def _rows(model: type[BaseModel], prefix: str, seen: set[type[BaseModel]]) -> li
         description = (info.description or "").replace("|", "\\|").replace("\n", " ")
         rows.append(f"| `{path}` | {_type_name(info.annotation)} | {_default(info)} | {description} |")
         container = _container_suffix(info.annotation)
-        for nested in _models_in(info.annotation):
+        for nested in models_in(info.annotation):
             tag = nested.model_fields.get("type")
             label = path + container
-            if tag is not None and len(_models_in(info.annotation)) > 1:
+            if tag is not None and len(models_in(info.annotation)) > 1:
                 label = f"{path}[type={' or '.join(str(a) for a in typing.get_args(tag.annotation))}]"
             rows += _rows(nested, label if nested not in seen else path + container, seen | {nested})
     return rows

@@ -8,11 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dwh_dagster.errors import ProjectConfigError
-from dwh_dagster.models.destinations import DuckDbDestination, PostgresConnection, PostgresDestination
-from dwh_dagster.models.sources import FilesystemSource, RestApiSource, SqlDatabaseSource
-from dwh_dagster.project import Project
-from dwh_dagster.secrets import SecretNotSetError
+from dwh_dagster.config.errors import ProjectConfigError
+from dwh_dagster.config.models.destinations import DuckDbDestination, PostgresConnection, PostgresDestination
+from dwh_dagster.config.models.sources import FilesystemSource, RestApiSource, SqlDatabaseSource
+from dwh_dagster.config.resolved import ResolvedProject
+from dwh_dagster.config.secrets import SecretNotSetError
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 
@@ -46,7 +46,7 @@ def check_instance(project_root: Path) -> Check:
     )
 
 
-def check_definitions(project: Project) -> Check:
+def check_definitions(project: ResolvedProject) -> Check:
     """The Dagster definitions build from the project."""
     from dwh_dagster.definitions import build_definitions
 
@@ -60,7 +60,7 @@ def check_definitions(project: Project) -> Check:
     )
 
 
-def check_secrets(project: Project) -> list[Check]:
+def check_secrets(project: ResolvedProject) -> list[Check]:
     """Each secret of the current environment is set (required ones fail when missing)."""
     checks = []
     for key, entry in project.secrets.items():
@@ -73,7 +73,7 @@ def check_secrets(project: Project) -> list[Check]:
     return checks
 
 
-def check_duckdb_files(project: Project) -> list[Check]:
+def check_duckdb_files(project: ResolvedProject) -> list[Check]:
     """Every DuckDB database file can be created or written."""
     checks = []
     for destination in project.destinations.values():
@@ -101,7 +101,7 @@ def _probe(area: str, name: str, probe: Callable[[], str]) -> Check:
         )
 
 
-def check_network(project: Project) -> list[Check]:
+def check_network(project: ResolvedProject) -> list[Check]:
     """Whether each source and destination answers (rest_api, sql_database, filesystem; postgres)."""
     import requests
 
@@ -165,7 +165,7 @@ def check_network(project: Project) -> list[Check]:
 
 def run_doctor(defs_dir: str | None, environment: str | None, network: bool) -> tuple[list[Check], bool]:
     """All checks, and whether none failed."""
-    from dwh_dagster.loader import default_defs_dir, load_project
+    from dwh_dagster.config.loader import default_defs_dir, load_project
 
     root = (Path(defs_dir).resolve() if defs_dir else default_defs_dir()).parent
     checks = [check_instance(root)]

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from dwh_dagster.models.triggers import (
+from dwh_dagster.config.models.triggers import (
     CronTrigger,
     EventTrigger,
     IntervalTrigger,
     TriggerModel,
     WebhookTrigger,
 )
-from dwh_dagster.project import Project
+from dwh_dagster.config.resolved import ResolvedProject
 
 
 def _trigger_schedule(trigger: TriggerModel) -> str | None:
@@ -32,7 +32,7 @@ def _trigger_schedule(trigger: TriggerModel) -> str | None:
     return None
 
 
-def project_summary(project: Project) -> dict[str, Any]:
+def project_summary(project: ResolvedProject) -> dict[str, Any]:
     """Everything ``dwh list`` shows, as plain data (the ``--json`` output)."""
     return {
         "environment": project.environment,
@@ -52,39 +52,37 @@ def project_summary(project: Project) -> dict[str, Any]:
         ],
         "pipelines": [
             {
-                "name": p.name,
-                "source": project.source_for(p).name,
-                "source_file": p.source.config_file,
-                "resources": project.resources_for(p),
-                "destination": project.destination_for(p).name,
-                "destination_file": p.destination.config_file,
-                "dataset": project.dataset_for(p),
-                "depends_on": project.pipeline_dependencies(p),
+                "name": n,
+                "source": p.source.name,
+                "source_file": p.model.source.config_file,
+                "resources": list(p.resources),
+                "destination": p.destination.name,
+                "destination_file": p.model.destination.config_file,
+                "dataset": p.dataset,
+                "depends_on": list(p.depends_on),
                 "file": _file(project, "pipelines", n),
             }
             for n, p in project.pipelines.items()
         ],
         "jobs": [
             {
-                "name": j.name,
-                "mode": j.execution.mode,
-                "pipelines": [p.name for _, p in project.job_pipelines(j)],
-                "disabled_pipelines": [
-                    p.name for e, p in project.job_pipelines(j, include_disabled=True) if not e.enabled
-                ],
-                "channels": project.job_channels(j),
+                "name": n,
+                "mode": j.mode,
+                "pipelines": [p.name for p in j.pipelines],
+                "disabled_pipelines": [e.pipeline.name for e in j.all_entries if not e.enabled],
+                "channels": list(j.channels),
                 "file": _file(project, "jobs", n),
             }
             for n, j in project.jobs.items()
         ],
         "triggers": [
             {
-                "name": t.name,
-                "type": t.type,
-                "job": project.job_for(t).name,
-                "job_ref": t.job,
-                "schedule": _trigger_schedule(t),
-                "enabled": t.enabled,
+                "name": n,
+                "type": t.model.type,
+                "job": t.job.name,
+                "job_ref": t.model.job,
+                "schedule": _trigger_schedule(t.model),
+                "enabled": t.model.enabled,
                 "file": _file(project, "triggers", n),
             }
             for n, t in project.triggers.items()
@@ -100,11 +98,11 @@ def project_summary(project: Project) -> dict[str, Any]:
     }
 
 
-def _file(project: Project, kind: str, name: str) -> str:
+def _file(project: ResolvedProject, kind: str, name: str) -> str:
     return project.files[(kind, name)].relative_to(project.defs_dir).as_posix()
 
 
-def render_listing(project: Project) -> str:
+def render_listing(project: ResolvedProject) -> str:
     """The text view of ``dwh list``."""
     data = project_summary(project)
     rule = "=" * 80
@@ -145,7 +143,7 @@ def render_listing(project: Project) -> str:
     return "\n".join(out)
 
 
-def summary_line(project: Project) -> str:
+def summary_line(project: ResolvedProject) -> str:
     """One line of counts, printed by ``dwh validate``."""
     counts = [
         (len(project.sources), "source"),

@@ -8,8 +8,8 @@ from typing import Any
 
 import dagster as dg
 
-from dwh_dagster.errors import did_you_mean, list_choices
-from dwh_dagster.project import Project
+from dwh_dagster.config.errors import did_you_mean, list_choices
+from dwh_dagster.config.resolved import ResolvedProject
 
 
 class UnknownJobError(ValueError):
@@ -27,7 +27,7 @@ def _value(entry: Any) -> Any:
     return getattr(entry, "value", entry)
 
 
-def run_job(project: Project, job_name: str, log_level: str = "INFO") -> int:
+def run_job(project: ResolvedProject, job_name: str, log_level: str = "INFO") -> int:
     """Run ``job_name`` in-process; print each table with its row counts; 0 on success, 1 on failure."""
     from dwh_dagster.definitions import build_definitions
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dwh_dagster.models.files import ALL_KINDS, SECRETS_FILE_NAMES, FileKind
+from dwh_dagster.config.models.files import ALL_KINDS, SECRETS_FILE_NAMES, FileKind
 
 SCHEMA_DIR = Path(".vscode/schemas")
 SETTINGS_FILE = Path(".vscode/settings.json")

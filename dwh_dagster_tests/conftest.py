@@ -80,8 +80,8 @@ def run_job(dagster_home: Path) -> RunJob:
         environment: str = "dev",
         asset_selection: list[list[str]] | None = None,
     ) -> dg.ExecuteInProcessResult:
+        from dwh_dagster.config.loader import load_project
         from dwh_dagster.definitions import build_definitions
-        from dwh_dagster.loader import load_project
 
         defs = build_definitions(load_project(defs_dir, environment))
         job = defs.resolve_job_def(job_name)

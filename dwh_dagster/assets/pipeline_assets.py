@@ -5,7 +5,10 @@ What a step does around the load depends on the job that runs it (a :class:`Step
 later pipeline while an earlier one waits for its retry) and stop after a failure unless
 ``continue_on_failure``; ``dag`` jobs wait inside the step for the pipelines a job entry
 ``depends_on`` and skip when one of them did not load; ``parallel`` and ``dag`` jobs retry through
-Dagster (``RetryRequested``), visible as retries in the UI.
+Dagster, visible as retries in the UI: with the job's ``RetryPolicy`` (``op_retry_policy``, see
+:func:`job_retry_policy`) where the delay is constant, and with ``RetryRequested`` from the step
+where it doubles (Dagster's exponential backoff waits d, 3d, 7d, ... where the YAML promises d,
+2d, 4d, ...).
 """
 
 import time
@@ -16,12 +19,10 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from dwh_dagster.assets.specs import build_pipeline_asset_specs
+from dwh_dagster.config.models.destinations import DuckDbDestination
+from dwh_dagster.config.naming import duckdb_writer_pool, pipeline_op_name
+from dwh_dagster.config.resolved import ResolvedJob, ResolvedPipeline, ResolvedProject
 from dwh_dagster.ingestion.plan import LoadPlan, build_load_plan
-from dwh_dagster.models.destinations import DuckDbDestination
-from dwh_dagster.models.jobs import Job
-from dwh_dagster.models.pipelines import Pipeline
-from dwh_dagster.naming import duckdb_writer_pool, pipeline_op_name
-from dwh_dagster.project import Project
 
 WAIT_POLL_SECONDS = 1.0
 TERMINAL_STEP_EVENTS = {
@@ -52,33 +53,50 @@ class StepPolicy:
     retry: RetrySettings = RetrySettings()
     fail_fast: bool = False
     wait_for: tuple[str, ...] = ()
+    job_retry_policy: bool = False  # the job's RetryPolicy retries this step (retry is then 1 attempt)
 
 
-def retry_settings(pipeline: Pipeline, job: Job | None) -> RetrySettings:
+def retry_settings(pipeline: ResolvedPipeline, job: ResolvedJob | None) -> RetrySettings:
     """The pipeline's own ``retry`` when it asks for retries (exponential), else the job's ``retries``."""
-    if pipeline.retry.max_attempts > 1 or job is None:
-        return RetrySettings(pipeline.retry.max_attempts, pipeline.retry.initial_delay, exponential=True)
-    return RetrySettings(job.retries.max_attempts, job.retries.retry_delay, job.retries.exponential_backoff)
+    own = pipeline.model.retry
+    if own.max_attempts > 1 or job is None:
+        return RetrySettings(own.max_attempts, own.initial_delay, exponential=True)
+    retries = job.model.retries
+    return RetrySettings(retries.max_attempts, retries.retry_delay, retries.exponential_backoff)
 
 
-def step_policies(project: Project, pipeline: Pipeline) -> dict[str, StepPolicy]:
-    """The pipeline's step policy in each job that runs it."""
-    return all_step_policies(project).get(pipeline.name, {})
+def job_retry_policy(job: ResolvedJob) -> dg.RetryPolicy | None:
+    """The Dagster retry policy of a job's steps, where it keeps what the job's ``retries`` says.
+
+    Only ``parallel`` and ``dag`` jobs (``sequential`` ones retry inside the step, so that the
+    one-step-at-a-time executor never moves on while a retry is pending) and only a constant
+    delay (Dagster's exponential backoff is not the doubling that ``exponential_backoff``
+    promises). A pipeline with its own ``retry`` overrides the job's and retries from the step.
+    """
+    retries = job.model.retries
+    if job.mode == "sequential" or retries.max_attempts <= 1 or retries.exponential_backoff:
+        return None
+    return dg.RetryPolicy(max_retries=retries.max_attempts - 1, delay=retries.retry_delay)
 
 
-def all_step_policies(project: Project) -> dict[str, dict[str, StepPolicy]]:
+def all_step_policies(project: ResolvedProject) -> dict[str, dict[str, StepPolicy]]:
     """For each pipeline run by a job, its step policy in each job that runs it (one pass over the jobs)."""
     policies: dict[str, dict[str, StepPolicy]] = {}
     for job in project.jobs.values():
-        for entry, pipeline in project.job_pipelines(job):
+        execution = job.model.execution
+        has_policy = job_retry_policy(job) is not None
+        for entry in job.entries:
             wait_for: tuple[str, ...] = ()
-            if job.execution.mode == "dag":
-                wait_for = tuple(pipeline_op_name(project.resolve("pipelines", d)) for d in entry.depends_on)
-            policies.setdefault(pipeline.name, {})[job.name] = StepPolicy(
-                mode=job.execution.mode,
-                retry=retry_settings(pipeline, job),
-                fail_fast=job.execution.mode == "sequential" and not job.execution.continue_on_failure,
+            if job.mode == "dag":
+                wait_for = tuple(pipeline_op_name(name) for name in entry.depends_on)
+            retry = retry_settings(entry.pipeline, job)
+            by_policy = has_policy and entry.pipeline.model.retry.max_attempts <= 1
+            policies.setdefault(entry.pipeline.name, {})[job.name] = StepPolicy(
+                mode=job.mode,
+                retry=RetrySettings() if by_policy else retry,
+                fail_fast=job.mode == "sequential" and not execution.continue_on_failure,
                 wait_for=wait_for,
+                job_retry_policy=has_policy,
             )
     return policies
 
@@ -147,12 +165,15 @@ def _load_with_retries(
             return
     try:
         yield from list(load(context))
-    except Exception:
+    except Exception as exc:
         attempt = context.retry_number + 1
         if attempt < retry.max_attempts:
             raise dg.RetryRequested(
                 max_retries=retry.max_attempts - 1, seconds_to_wait=retry.delay_before(attempt + 1)
             ) from None
+        if policy.job_retry_policy and retry.max_attempts > 1:
+            # the pipeline's own retries are spent: the job's RetryPolicy must not start more
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
         raise
 
 
@@ -181,20 +202,21 @@ def writer_pool(plan: LoadPlan) -> str | None:
 
 
 def build_pipeline_assets(
-    project: Project, pipeline: Pipeline, priority: int, policies: Mapping[str, StepPolicy]
+    project: ResolvedProject, pipeline: ResolvedPipeline, priority: int, policies: Mapping[str, StepPolicy]
 ) -> dg.AssetsDefinition:
     """The assets of one pipeline: each table can be materialized on its own.
 
     ``priority`` places the step in the one run order all jobs share (higher runs first).
     """
     load = LoadFn(build_load_plan(project, pipeline))
+    description = pipeline.model.description
     default = StepPolicy(retry=retry_settings(pipeline, None))
 
     @dg.multi_asset(
         name=pipeline_op_name(pipeline.name),
         specs=build_pipeline_asset_specs(project, pipeline),
         can_subset=True,
-        description=pipeline.description,
+        description=description,
         op_tags={"dagster/priority": str(priority)},
         pool=writer_pool(load.plan),
     )
@@ -220,7 +242,7 @@ def build_pipeline_assets(
     return _load
 
 
-def build_all_pipeline_assets(project: Project) -> list[dg.AssetsDefinition]:
+def build_all_pipeline_assets(project: ResolvedProject) -> list[dg.AssetsDefinition]:
     """One multi-asset per pipeline, with priorities from the shared run order."""
     order = project.run_order()
     policies = all_step_policies(project)

@@ -6,8 +6,7 @@ from typing import Any
 
 import dagster as dg
 
-from dwh_dagster.models.pipelines import Pipeline
-from dwh_dagster.models.sources import (
+from dwh_dagster.config.models.sources import (
     FilesystemResource,
     FilesystemSource,
     RestApiResource,
@@ -16,10 +15,9 @@ from dwh_dagster.models.sources import (
     SqlDatabaseSource,
     find_resource,
     incremental_cursor,
-    parent_resources,
 )
-from dwh_dagster.naming import source_asset_key, table_asset_key
-from dwh_dagster.project import Project
+from dwh_dagster.config.naming import source_asset_key, table_asset_key
+from dwh_dagster.config.resolved import ResolvedPipeline, ResolvedProject
 from dwh_dagster.tags import yaml_tags
 
 
@@ -51,31 +49,28 @@ def resource_metadata(source: SourceModel, resource_name: str) -> dict[str, Any]
     return meta
 
 
-def build_pipeline_asset_specs(project: Project, pipeline: Pipeline) -> list[dg.AssetSpec]:
+def build_pipeline_asset_specs(project: ResolvedProject, pipeline: ResolvedPipeline) -> list[dg.AssetSpec]:
     """One ``AssetSpec`` per table a pipeline loads, keyed ``<dataset>/<resource>``."""
-    source = project.source_for(pipeline)
-    destination = project.destination_for(pipeline)
-    dataset = project.dataset_for(pipeline)
+    source, destination, dataset = pipeline.source, pipeline.destination, pipeline.dataset
     upstream: list[dg.AssetKey] = [dg.AssetKey(source_asset_key(source.name))]
-    for dependency in project.pipeline_dependencies(pipeline):
+    for dependency in pipeline.depends_on:
         other = project.pipelines[dependency]
-        other_dataset = project.dataset_for(other)
-        upstream += [dg.AssetKey(table_asset_key(other_dataset, r)) for r in project.resources_for(other)]
-    loaded = project.resources_for(pipeline)
+        upstream += [dg.AssetKey(table_asset_key(other.dataset, r)) for r in other.resources]
+    loaded = pipeline.resources
     specs = []
     for resource in loaded:
-        model = find_resource(source, resource)
-        parents = parent_resources(model) if isinstance(model, RestApiResource) else []
-        parent_keys = [dg.AssetKey(table_asset_key(dataset, p)) for p in parents if p in loaded]
+        model = pipeline.resource(resource)
+        parent = pipeline.parents.get(resource)
+        parent_keys = [dg.AssetKey(table_asset_key(dataset, parent))] if parent in loaded else []
         specs.append(
             dg.AssetSpec(
                 key=table_asset_key(dataset, resource),
                 deps=[*upstream, *parent_keys],
-                description=model.description or pipeline.description,
+                description=model.description or pipeline.model.description,
                 group_name=pipeline.name,
                 kinds={source.type, destination.type},
-                owners=list(pipeline.owners) or None,
-                tags=yaml_tags(pipeline.tags),
+                owners=list(pipeline.model.owners) or None,
+                tags=yaml_tags(pipeline.model.tags),
                 metadata={
                     **resource_metadata(source, resource),
                     "dwh/pipeline": pipeline.name,

@@ -19,18 +19,17 @@ from dwh_dagster.automation.sensors import (
     build_job_finished_sensor,
     build_webhook_sensor,
 )
-from dwh_dagster.jobs import pipeline_asset_keys
-from dwh_dagster.models.triggers import (
+from dwh_dagster.config.models.triggers import (
     AssetMaterializedEvent,
     CronTrigger,
     EventTrigger,
     FileArrivedEvent,
     IntervalTrigger,
     JobFinishedEvent,
-    TriggerModel,
     WebhookTrigger,
 )
-from dwh_dagster.project import Project
+from dwh_dagster.config.resolved import ResolvedProject, ResolvedTrigger
+from dwh_dagster.jobs import pipeline_asset_keys
 
 
 @dataclass
@@ -41,16 +40,23 @@ class Automation:
     sensors: list[dg.SensorDefinition] = field(default_factory=list)
 
 
-def _cron(project: Project, trigger: TriggerModel, jobs: Mapping[str, JobTarget], out: Automation) -> None:
+Builder = Callable[[ResolvedProject, ResolvedTrigger, Mapping[str, JobTarget], Automation], None]
+
+
+def _cron(
+    project: ResolvedProject, resolved: ResolvedTrigger, jobs: Mapping[str, JobTarget], out: Automation
+) -> None:
+    trigger = resolved.model
     assert isinstance(trigger, CronTrigger)
-    out.schedules.append(build_cron_schedule(trigger, jobs[project.job_for(trigger).name]))
+    out.schedules.append(build_cron_schedule(trigger, jobs[resolved.job.name]))
 
 
 def _interval(
-    project: Project, trigger: TriggerModel, jobs: Mapping[str, JobTarget], out: Automation
+    project: ResolvedProject, resolved: ResolvedTrigger, jobs: Mapping[str, JobTarget], out: Automation
 ) -> None:
+    trigger = resolved.model
     assert isinstance(trigger, IntervalTrigger)
-    target = jobs[project.job_for(trigger).name]
+    target = jobs[resolved.job.name]
     cron = interval_as_cron(trigger.interval.total_seconds())
     if cron is not None:
         out.schedules.append(build_interval_schedule(trigger, target, cron))
@@ -58,23 +64,25 @@ def _interval(
         out.sensors.append(build_interval_sensor(trigger, target))
 
 
-def _manual(project: Project, trigger: TriggerModel, jobs: Mapping[str, JobTarget], out: Automation) -> None:
+def _manual(
+    project: ResolvedProject, resolved: ResolvedTrigger, jobs: Mapping[str, JobTarget], out: Automation
+) -> None:
     """Nothing to build: a manual trigger's job is started from the UI or with ``dwh run``."""
 
 
-def _event(project: Project, trigger: TriggerModel, jobs: Mapping[str, JobTarget], out: Automation) -> None:
+def _event(
+    project: ResolvedProject, resolved: ResolvedTrigger, jobs: Mapping[str, JobTarget], out: Automation
+) -> None:
+    trigger = resolved.model
     assert isinstance(trigger, EventTrigger)
-    target = jobs[project.job_for(trigger).name]
+    target = jobs[resolved.job.name]
     event = trigger.event
     if isinstance(event, JobFinishedEvent):
-        watched = jobs[project.resolve("jobs", event.job)]
+        assert resolved.watched_job is not None
+        watched = jobs[resolved.watched_job.name]
         out.sensors.append(build_job_finished_sensor(trigger, event, watched, target))
     elif isinstance(event, AssetMaterializedEvent):
-        keys = [
-            key
-            for ref in event.pipelines
-            for key in pipeline_asset_keys(project, project.pipelines[project.resolve("pipelines", ref)])
-        ]
+        keys = [key for pipeline in resolved.watched_pipelines for key in pipeline_asset_keys(pipeline)]
         out.sensors.append(build_asset_materialized_sensor(trigger, event, keys, target))
     else:
         assert isinstance(event, FileArrivedEvent)
@@ -82,12 +90,15 @@ def _event(project: Project, trigger: TriggerModel, jobs: Mapping[str, JobTarget
         out.sensors.append(build_file_arrived_sensor(trigger, event, pattern, target))
 
 
-def _webhook(project: Project, trigger: TriggerModel, jobs: Mapping[str, JobTarget], out: Automation) -> None:
+def _webhook(
+    project: ResolvedProject, resolved: ResolvedTrigger, jobs: Mapping[str, JobTarget], out: Automation
+) -> None:
+    trigger = resolved.model
     assert isinstance(trigger, WebhookTrigger)
-    out.sensors.append(build_webhook_sensor(trigger, jobs[project.job_for(trigger).name], project.root_dir))
+    out.sensors.append(build_webhook_sensor(trigger, jobs[resolved.job.name], project.root_dir))
 
 
-TRIGGER_BUILDERS: dict[str, Callable[[Project, TriggerModel, Mapping[str, JobTarget], Automation], None]] = {
+TRIGGER_BUILDERS: dict[str, Builder] = {
     "cron": _cron,
     "interval": _interval,
     "manual": _manual,
@@ -96,9 +107,9 @@ TRIGGER_BUILDERS: dict[str, Callable[[Project, TriggerModel, Mapping[str, JobTar
 }
 
 
-def build_automation(project: Project, jobs: Mapping[str, JobTarget]) -> Automation:
+def build_automation(project: ResolvedProject, jobs: Mapping[str, JobTarget]) -> Automation:
     """Every trigger of the project as a schedule or sensor targeting its job."""
     out = Automation()
     for trigger in project.triggers.values():
-        TRIGGER_BUILDERS[trigger.type](project, trigger, jobs, out)
+        TRIGGER_BUILDERS[trigger.model.type](project, trigger, jobs, out)
     return out

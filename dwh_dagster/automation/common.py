@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+from typing import TYPE_CHECKING, TypeAlias
 
-from dwh_dagster.models.triggers import TriggerModel
+import dagster as dg
+
+from dwh_dagster.config.models.triggers import TriggerModel
 from dwh_dagster.tags import yaml_tags
 
-JobTarget = UnresolvedAssetJobDefinition
-"""The asset job a trigger starts (built from the job's YAML)."""
+if TYPE_CHECKING:
+    # The type ``dg.define_asset_job`` returns, which ``dagster`` does not export; for type
+    # checking only, so nothing here depends on a private module at run time.
+    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+
+JobTarget: TypeAlias = "UnresolvedAssetJobDefinition"
+"""The asset job a trigger starts (what ``dg.define_asset_job`` returns for the job's YAML)."""
 
 
 def trigger_run_tags(trigger: TriggerModel) -> dict[str, str]:

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 
 from dwh_dagster.automation.common import JobTarget, default_schedule_status, trigger_run_tags
-from dwh_dagster.models.triggers import CronTrigger, IntervalTrigger
+from dwh_dagster.config.models.triggers import CronTrigger, IntervalTrigger
 
 MAX_CATCHUP_TICKS = 50
 """With ``catchup: true``, at most this many missed ticks are run after a downtime (oldest dropped)."""

@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 
 from dwh_dagster.automation.common import JobTarget, default_sensor_status, trigger_run_tags
-from dwh_dagster.models.triggers import (
+from dwh_dagster.config.models.triggers import (
     AssetMaterializedEvent,
     EventTrigger,
     FileArrivedEvent,
@@ -192,13 +192,17 @@ def build_file_arrived_sensor(
         seen = set(json.loads(context.cursor)["seen"]) if context.cursor else set()
         present = list_files(pattern)
         new = [f for f in present if f.path not in seen]
+        # the cursor keeps only the paths still present, so it does not grow with every file that
+        # ever arrived; a file moved away and back is requested again under the same run key, and
+        # the daemon's run-key de-duplication still starts it once
+        still_present = sorted(f.path for f in present)
+        if still_present != sorted(seen):
+            context.update_cursor(json.dumps({"seen": still_present}))
         if not new:
             yield dg.SkipReason(f"no new file matches {event.path}")
             return
         for arrived in new:
             yield dg.RunRequest(run_key=arrived.path, tags={**base_tags, FILE_TAG: arrived.path})
-        # the paths still present: a file that is moved away and back is not new again until it left
-        context.update_cursor(json.dumps({"seen": sorted(seen.union(f.path for f in present))}))
 
     return _file_arrived
 

@@ -11,8 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dwh_dagster.ingestion.dlt_sources import BuildContext
-from dwh_dagster.models.destinations import (
+from dwh_dagster.config.models.destinations import (
     BigQueryDestination,
     DatabricksDestination,
     DestinationModel,
@@ -22,6 +21,7 @@ from dwh_dagster.models.destinations import (
     PostgresDestination,
     SnowflakeDestination,
 )
+from dwh_dagster.ingestion.dlt_sources import BuildContext
 
 if TYPE_CHECKING:
     from dlt.common.destination import Destination

@@ -11,16 +11,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dwh_dagster.ingestion.arrow_pages import add_arrow_pages_step, parse_json_once
-from dwh_dagster.models.sources import (
+from dwh_dagster.config.models.sources import (
     FilesystemSource,
     RestApiAuth,
     RestApiResource,
     RestApiSource,
     SourceModel,
     SqlDatabaseSource,
-    parent_resources,
 )
+from dwh_dagster.config.rest_api import parent_resource
+from dwh_dagster.ingestion.arrow_pages import add_arrow_pages_step, parse_json_once
 
 if TYPE_CHECKING:
     from dlt.extract.source import DltSource
@@ -164,7 +164,7 @@ def build_rest_api_source(source: SourceModel, selected: Sequence[str], ctx: Bui
     config = rest_api_config(source, ctx.resolve, session=session)
     dlt_source = rest_api_source(config, name=source.name)  # type: ignore[arg-type]
     if ctx.arrow_pages and source.page_format == "arrow":
-        parents = {parent for resource in source.resources for parent in parent_resources(resource)}
+        parents = {parent_resource(resource) for resource in source.resources} - {None}
         for resource in source.resources:
             if resource.name not in parents:  # a child resource reads its parent's records as dicts
                 stored = ctx.stored_types

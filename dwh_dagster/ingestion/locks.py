@@ -1,19 +1,61 @@
 """One writer per DuckDB file: an exclusive file lock held while a step writes it.
 
-DuckDB refuses a second writer ("Could not set lock on file"). Steps that write the same file
-take this lock first, in any job, run or process on the machine, and wait for it in order of
-arrival. Waiting happens inside the step, so a sequential job keeps its order.
+DuckDB refuses a second writer ("Could not set lock on file"). A step that writes a DuckDB file
+first takes an exclusive lock on ``<file>.dwh-lock`` beside it and holds it while it loads. The
+lock is the ``filelock`` library's native OS lock (``flock(2)`` on Linux and macOS). Waiting
+happens inside the step, so a sequential job keeps its order.
+
+What is guaranteed:
+
+- At most one holder per lock file at a time on one machine. This holds across processes (any
+  job, run or ``dwh run`` process) and across threads of one process: every acquisition makes
+  its own lock object (thread-local, not a singleton), so it opens its own file descriptor, and
+  the kernel keeps two threads apart just as it keeps two processes apart.
+- A holder that dies never blocks anyone. The kernel drops a ``flock`` lock when the process
+  that holds it exits, even after SIGKILL or an OOM kill. The lock file stays on disk as an empty
+  file, and its being there means nothing. File-existence ("soft") locking is never used, not
+  even as a fallback on a file system without ``flock``: there the lock raises an error instead,
+  because a soft lock left by a killed process would stay stuck.
+- A step that has to wait logs it: once right away, then about every ``LOG_EVERY_SECONDS``.
+
+What is not guaranteed:
+
+- No order among waiters (no FIFO, no fairness). Waiters poll: they retry a non-blocking lock
+  every ``poll_seconds``, and whichever tries first after the holder lets go gets the lock. A
+  step that started waiting earlier can be overtaken by a later one.
+- No timeout. A waiter waits for as long as the holder holds the lock.
+- Only one machine. ``flock`` coordinates the processes of one host, and a DuckDB file is local
+  to one host. Two machines writing one file on a network share are not kept apart.
+- Not reentrant. A thread that already holds the lock on a file and asks for it again gets a
+  ``RuntimeError``; it does not deadlock waiting for itself.
 """
 
 from __future__ import annotations
 
-import fcntl
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import filelock
+
 LOG_EVERY_SECONDS = 30.0
+
+# The native lock for this platform, chosen here: ``filelock.FileLock`` would fall back to a soft
+# lock on a platform without flock.
+_NativeFileLock: type[filelock.BaseFileLock] = (
+    filelock.WindowsFileLock if sys.platform == "win32" else filelock.UnixFileLock
+)
+
+
+class _HeldByThisThread(threading.local):
+    def __init__(self) -> None:
+        self.paths: set[str] = set()
+
+
+_HELD = _HeldByThisThread()
 
 
 def duckdb_lock_path(database: Path) -> Path:
@@ -23,24 +65,37 @@ def duckdb_lock_path(database: Path) -> Path:
 
 @contextmanager
 def exclusive_file_lock(path: Path, log: Callable[[str], None], poll_seconds: float = 0.2) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (created if missing); log while waiting for it."""
+    """Hold an exclusive lock on ``path`` (created if missing); log while waiting for it.
+
+    Retries every ``poll_seconds`` while another holder has the lock. See the module docstring
+    for what this does and does not guarantee.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+") as handle:
-        started = time.monotonic()
-        next_log = started
+    key = str(path.resolve())
+    if key in _HELD.paths:
+        raise RuntimeError(f"this thread already holds {path}; taking it again would wait forever")
+    lock = _NativeFileLock(
+        path,
+        thread_local=True,  # each thread's hold is its own; with a shared state a 2nd thread would just enter
+        is_singleton=False,  # a fresh object (and descriptor) per acquisition: no in-process reentrancy
+        poll_interval=poll_seconds,
+        fallback_to_soft=False,  # a soft lock could be left stuck by a killed process
+    )
+    started = time.monotonic()
+    try:
+        lock.acquire(blocking=False)
+    except filelock.Timeout:
         while True:
+            waited = time.monotonic() - started
+            log(f"waiting {waited:.0f} s for {path.name}: another step writes this DuckDB file")
             try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                lock.acquire(timeout=LOG_EVERY_SECONDS)
                 break
-            except BlockingIOError:
-                now = time.monotonic()
-                if now >= next_log:
-                    log(
-                        f"waiting {now - started:.0f} s for {path.name}: another step writes this DuckDB file"
-                    )
-                    next_log = now + LOG_EVERY_SECONDS
-                time.sleep(poll_seconds)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            except filelock.Timeout:
+                continue
+    _HELD.paths.add(key)
+    try:
+        yield
+    finally:
+        _HELD.paths.discard(key)
+        lock.release()

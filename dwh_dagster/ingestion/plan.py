@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from dwh_dagster.models.destinations import DestinationModel
-from dwh_dagster.models.pipelines import Pipeline
-from dwh_dagster.models.secrets import SecretEntry
-from dwh_dagster.models.sources import SourceModel
-from dwh_dagster.naming import table_asset_key
-from dwh_dagster.project import Project, resolve_local_path
+from dwh_dagster.config.models.destinations import DestinationModel
+from dwh_dagster.config.models.pipelines import Pipeline
+from dwh_dagster.config.models.secrets import SecretEntry
+from dwh_dagster.config.models.sources import SourceModel
+from dwh_dagster.config.naming import table_asset_key
+from dwh_dagster.config.resolved import ResolvedPipeline, ResolvedProject, resolve_local_path
 
 
 @dataclass(frozen=True)
@@ -36,14 +36,14 @@ class LoadPlan:
         return resolve_local_path(self.project_root, value)
 
 
-def build_load_plan(project: Project, pipeline: Pipeline) -> LoadPlan:
+def build_load_plan(project: ResolvedProject, pipeline: ResolvedPipeline) -> LoadPlan:
     """The plan of one pipeline of a loaded project."""
     return LoadPlan(
-        pipeline=pipeline,
-        source=project.source_for(pipeline),
-        destination=project.destination_for(pipeline),
-        dataset=project.dataset_for(pipeline),
-        resources=tuple(project.resources_for(pipeline)),
+        pipeline=pipeline.model,
+        source=pipeline.source,
+        destination=pipeline.destination,
+        dataset=pipeline.dataset,
+        resources=pipeline.resources,
         project_root=project.root_dir,
         environment=project.environment,
         secrets=project.secrets,

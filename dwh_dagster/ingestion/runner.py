@@ -14,14 +14,14 @@ from typing import Any
 
 import dagster as dg
 
+from dwh_dagster.config.models.destinations import DuckDbDestination
+from dwh_dagster.config.naming import dlt_pipeline_name
+from dwh_dagster.config.secrets import SecretResolver
 from dwh_dagster.ingestion.dlt_destinations import build_dlt_destination, loader_file_format
 from dwh_dagster.ingestion.dlt_sources import BuildContext, build_dlt_source
 from dwh_dagster.ingestion.locks import duckdb_lock_path, exclusive_file_lock
 from dwh_dagster.ingestion.plan import LoadPlan
 from dwh_dagster.ingestion.redaction import SecretRedactor
-from dwh_dagster.models.destinations import DuckDbDestination
-from dwh_dagster.naming import dlt_pipeline_name
-from dwh_dagster.secrets import SecretResolver
 
 STATE_DIR_VAR = "DWH_STATE_DIR"
 _MAX_TRACE_CHARS = 4000

@@ -14,15 +14,15 @@ from collections.abc import Callable
 from dataclasses import replace
 from email.message import EmailMessage
 
-from dwh_dagster.models.channels import (
+from dwh_dagster.config.models.channels import (
     ChannelModel,
     EmailChannel,
     MsTeamsChannel,
     SlackChannel,
     WebhookChannel,
 )
+from dwh_dagster.config.secrets import SecretNotSetError, SecretResolver
 from dwh_dagster.notifications.messages import RunSummary, ui_url
-from dwh_dagster.secrets import SecretNotSetError, SecretResolver
 
 TIMEOUT_SECONDS = 10
 Resolve = Callable[[str], str]
@@ -204,8 +204,8 @@ def deliver(
     Never raises, so a dead channel cannot fail anything; the reason has every secret value masked
     (a Slack or Teams webhook URL is a secret, and HTTP errors quote URLs).
     """
+    from dwh_dagster.config.models.channels import DEFAULT_CHANNEL_ENV_VARS
     from dwh_dagster.ingestion.redaction import SecretRedactor
-    from dwh_dagster.models.channels import DEFAULT_CHANNEL_ENV_VARS
 
     redactor = SecretRedactor()
     resolve = redactor.recording(secrets.resolve)

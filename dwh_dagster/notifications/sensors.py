@@ -14,11 +14,10 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from dwh_dagster.automation.common import JobTarget
-from dwh_dagster.models.jobs import Job
-from dwh_dagster.naming import NOTIFY_FAILURE_SENSOR, NOTIFY_SUCCESS_SENSOR, SLA_SENSOR
+from dwh_dagster.config.naming import NOTIFY_FAILURE_SENSOR, NOTIFY_SUCCESS_SENSOR, SLA_SENSOR
+from dwh_dagster.config.resolved import ResolvedJob, ResolvedProject
 from dwh_dagster.notifications.channels import deliver
 from dwh_dagster.notifications.messages import FailedStep, RunSummary, first_lines, format_duration, ui_url
-from dwh_dagster.project import Project
 
 SLA_TAG = "dwh/sla_breached"
 
@@ -50,11 +49,11 @@ def summarize_run(
 
 
 def notify(
-    project: Project, job: Job, summary: RunSummary, log: logging.Logger | None = None
+    project: ResolvedProject, job: ResolvedJob, summary: RunSummary, log: logging.Logger | None = None
 ) -> dict[str, str | None]:
     """Send ``summary`` to every channel of ``job``; returns, per channel, None or why it failed."""
     outcome: dict[str, str | None] = {}
-    for name in project.job_channels(job):
+    for name in job.channels:
         problem = deliver(name, project.channels.get(name), summary, project.secret_resolver())
         outcome[name] = problem
         if log is not None:
@@ -66,7 +65,7 @@ def notify(
 
 
 def _status_sensor(
-    project: Project, name: str, status: dg.DagsterRunStatus, monitored: Sequence[JobTarget]
+    project: ResolvedProject, name: str, status: dg.DagsterRunStatus, monitored: Sequence[JobTarget]
 ) -> dg.SensorDefinition:
     label = "SUCCESS" if status == dg.DagsterRunStatus.SUCCESS else "FAILURE"
 
@@ -93,7 +92,7 @@ def _status_sensor(
     return _notify
 
 
-def build_sla_sensor(project: Project, jobs_with_sla: Sequence[Job]) -> dg.SensorDefinition:
+def build_sla_sensor(project: ResolvedProject, jobs_with_sla: Sequence[ResolvedJob]) -> dg.SensorDefinition:
     """Every 30 s: runs of jobs with an SLA still going after ``sla.duration`` get one message each."""
 
     @dg.sensor(
@@ -105,7 +104,8 @@ def build_sla_sensor(project: Project, jobs_with_sla: Sequence[Job]) -> dg.Senso
     def _sla(context: dg.SensorEvaluationContext) -> dg.SkipReason:
         breached = 0
         for job in jobs_with_sla:
-            assert job.sla is not None
+            sla = job.model.sla
+            assert sla is not None
             runs = context.instance.get_runs(
                 filters=dg.RunsFilter(job_name=job.name, statuses=[dg.DagsterRunStatus.STARTED])
             )
@@ -113,12 +113,12 @@ def build_sla_sensor(project: Project, jobs_with_sla: Sequence[Job]) -> dg.Senso
                 if SLA_TAG in run.tags:
                     continue
                 start = context.instance.get_run_stats(run.run_id).start_time
-                if start is None or time.time() - start <= job.sla.duration:
+                if start is None or time.time() - start <= sla.duration:
                     continue
                 headline = (
                     f"[{project.environment}] job {job.name} SLA breached: running for "
-                    f"{format_duration(time.time() - start)}, limit {format_duration(job.sla.duration)}"
-                    + (" (the run is being terminated)" if job.sla.action == "terminate" else "")
+                    f"{format_duration(time.time() - start)}, limit {format_duration(sla.duration)}"
+                    + (" (the run is being terminated)" if sla.action == "terminate" else "")
                 )
                 summary = summarize_run(context.instance, run, project.environment, "SLA BREACHED", headline)
                 context.instance.add_run_tags(run.run_id, {SLA_TAG: datetime.now(UTC).isoformat()})
@@ -129,21 +129,23 @@ def build_sla_sensor(project: Project, jobs_with_sla: Sequence[Job]) -> dg.Senso
     return _sla
 
 
-def build_notification_sensors(project: Project, jobs: Mapping[str, JobTarget]) -> list[dg.SensorDefinition]:
+def build_notification_sensors(
+    project: ResolvedProject, jobs: Mapping[str, JobTarget]
+) -> list[dg.SensorDefinition]:
     """The failure, success and SLA sensors the project's jobs need (none when nobody asks)."""
-    with_channels = [job for job in project.jobs.values() if job.notifications.channels]
+    with_channels = [job for job in project.jobs.values() if job.channels]
     sensors = []
-    on_failure = [jobs[job.name] for job in with_channels if job.notifications.on_failure]
+    on_failure = [jobs[job.name] for job in with_channels if job.model.notifications.on_failure]
     if on_failure:
         sensors.append(
             _status_sensor(project, NOTIFY_FAILURE_SENSOR, dg.DagsterRunStatus.FAILURE, on_failure)
         )
-    on_success = [jobs[job.name] for job in with_channels if job.notifications.on_success]
+    on_success = [jobs[job.name] for job in with_channels if job.model.notifications.on_success]
     if on_success:
         sensors.append(
             _status_sensor(project, NOTIFY_SUCCESS_SENSOR, dg.DagsterRunStatus.SUCCESS, on_success)
         )
-    with_sla = [job for job in with_channels if job.sla is not None]
+    with_sla = [job for job in with_channels if job.model.sla is not None]
     if with_sla:
         sensors.append(build_sla_sensor(project, with_sla))
     return sensors

@@ -12,9 +12,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from dwh_dagster.models.triggers import WebhookTrigger
-from dwh_dagster.project import Project
-from dwh_dagster.secrets import SecretNotSetError
+from dwh_dagster.config.models.triggers import WebhookTrigger
+from dwh_dagster.config.resolved import ResolvedProject
+from dwh_dagster.config.secrets import SecretNotSetError
 from dwh_dagster.webhooks.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_bearer, verify_hmac
 from dwh_dagster.webhooks.store import WebhookStore
 
@@ -42,9 +42,13 @@ async def _read_body(request: Request) -> bytes | None:
     return b"".join(chunks)
 
 
-def build_webhook_app(project: Project, store: WebhookStore) -> Starlette:
+def build_webhook_app(project: ResolvedProject, store: WebhookStore) -> Starlette:
     """The ASGI app for the project's enabled webhook triggers."""
-    triggers = {t.name: t for t in project.triggers.values() if isinstance(t, WebhookTrigger) and t.enabled}
+    triggers = {
+        t.name: t.model
+        for t in project.triggers.values()
+        if isinstance(t.model, WebhookTrigger) and t.model.enabled
+    }
     resolver = project.secret_resolver()
 
     async def receive(request: Request) -> JSONResponse:

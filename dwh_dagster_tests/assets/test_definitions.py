@@ -11,10 +11,11 @@ import dagster as dg
 import pytest
 
 from dwh_dagster.assets.pipeline_assets import RetrySettings, retry_settings
+from dwh_dagster.config.loader import load_project
+from dwh_dagster.config.naming import duckdb_writer_pool
 from dwh_dagster.definitions import build_definitions
-from dwh_dagster.loader import load_project
-from dwh_dagster.naming import duckdb_writer_pool
 from dwh_dagster_tests.conftest import REPO_ROOT, YAML_DEFS, WriteProject, instance_settings_yaml
+from dwh_dagster_tests.processes import free_port, running, wait_for
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 UPDATE = os.environ.get("DWH_UPDATE_SNAPSHOTS") == "1"
@@ -136,6 +137,7 @@ def _clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("environment", ["dev", "stage", "prod"])
+@pytest.mark.slow
 def test_dagster_definitions_validate_offline_without_secrets(tmp_path: Path, environment: str) -> None:
     env = _clean_env(tmp_path, ENVIRONMENT=environment)
     result = _run(
@@ -145,6 +147,7 @@ def test_dagster_definitions_validate_offline_without_secrets(tmp_path: Path, en
     assert "Validation successful" in result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_definitions_validate_shows_our_messages(tmp_path: Path, write_project: WriteProject) -> None:
     defs_dir = write_project(
         {"destinations/wh.yaml": "destination:\n  name: wh\n  type: duckdbb\n"},
@@ -161,7 +164,7 @@ def test_definitions_validate_shows_our_messages(tmp_path: Path, write_project: 
 def test_loading_definitions_does_not_import_dlt(tmp_path: Path) -> None:
     code = (
         "import sys, dwh_dagster.definitions as d; "
-        "assert d.defs.resolve_all_asset_keys(); "
+        "assert d.defs().resolve_all_asset_keys(); "
         "print(sorted(m for m in sys.modules if m == 'dlt' or m.startswith(('dlt.', 'dagster_dlt'))))"
     )
     result = _run([sys.executable, "-c", code], _clean_env(tmp_path))
@@ -169,62 +172,21 @@ def test_loading_definitions_does_not_import_dlt(tmp_path: Path) -> None:
     assert result.stdout.strip() == "[]"
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
+@pytest.mark.slow
 def test_grpc_code_location_serves_the_definitions(tmp_path: Path) -> None:
     env = _clean_env(tmp_path)
-    port = _free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dagster",
-            "api",
-            "grpc",
-            "-m",
-            "dwh_dagster.definitions",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        import time
-
-        deadline = time.monotonic() + 90
-        healthy = False
-        while time.monotonic() < deadline and server.poll() is None:
-            check = _run(
-                [
-                    sys.executable,
-                    "-m",
-                    "dagster",
-                    "api",
-                    "grpc-health-check",
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(port),
-                ],
-                env,
-            )
-            if check.returncode == 0:
-                healthy = True
-                break
-            time.sleep(1)
-        assert healthy, server.stderr.read() if server.poll() is not None and server.stderr else "no answer"
+    port = free_port()
+    server_command = [sys.executable, "-m", "dagster", "api", "grpc", "-m", "dwh_dagster.definitions"]
+    health_check = [sys.executable, "-m", "dagster", "api", "grpc-health-check"]
+    address = ["-h", "127.0.0.1", "-p", str(port)]
+    log = tmp_path / "grpc.log"
+    with running([*server_command, *address], env, log) as server:
+        wait_for(
+            lambda: _run([*health_check, *address], env).returncode == 0,
+            90,
+            "a healthy gRPC server",
+            {"dagster api grpc": (server, log)},
+        )
         from dagster._grpc.client import DagsterGrpcClient
 
         client = DagsterGrpcClient(port=port, host="127.0.0.1")
@@ -234,6 +196,24 @@ def test_grpc_code_location_serves_the_definitions(tmp_path: Path) -> None:
         response = deserialize_value(client.list_repositories())
         assert type(response).__name__ == "ListRepositoriesResponse", response
         assert [s.repository_name for s in response.repository_symbols] == ["__repository__"]
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+
+
+def test_the_code_location_is_built_once_per_project_state(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A code server calls ``defs()`` twice while it starts: an unchanged project is built once."""
+    import shutil
+
+    import dwh_dagster.definitions as d
+
+    defs_dir = tmp_path / "yaml_defs"
+    shutil.copytree(YAML_DEFS, defs_dir)
+    monkeypatch.setenv("DWH_DEFS_DIR", str(defs_dir))
+    first = d.defs()
+    assert d.defs() is first
+    job = defs_dir / "jobs" / "demo_job.yaml"
+    job.write_text(job.read_text() + "# an edit that changes nothing but the file\n")
+    changed = d.defs()
+    assert changed is not first, "a changed file must be loaded again"
+    monkeypatch.setenv("ENVIRONMENT", "prod")
+    assert d.defs() is not changed, "another environment is another project"

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from dwh_dagster.config.loader import load_project
 from dwh_dagster.definitions import build_definitions
-from dwh_dagster.loader import load_project
 from dwh_dagster_tests.conftest import WriteProject, drop_project_files
 
 BASE_FILES = {

@@ -10,21 +10,22 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from dwh_dagster.automation.sensors import FILE_TAG
 from dwh_dagster_tests.automation.support import write_small_project
 from dwh_dagster_tests.conftest import REPO_ROOT, WriteProject
+from dwh_dagster_tests.processes import running, wait_for
+
+pytestmark = pytest.mark.slow  # end to end: real processes, servers or many runs; see README Tests
 
 RUN_TIMEOUT = 120  # seconds for the daemon to notice a file and its run to finish
-STOP_TIMEOUT = 20
 
 FILE_TRIGGER = """
     trigger:
@@ -50,57 +51,9 @@ def clean_env(dagster_home: Path, defs_dir: Path) -> dict[str, str]:
     return env
 
 
-@contextmanager
-def running_daemon(workspace: Path, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """``dagster-daemon run`` in its own process group; stopped (then killed) on exit."""
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "dagster._daemon", "run", "-w", str(workspace)],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        yield process
-    finally:
-        stop(process)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGINT to the daemon's process group (it stops its code server), SIGKILL if it lingers."""
-    if process.poll() is not None:
-        return
-    pgid = os.getpgid(process.pid)
-    os.killpg(pgid, signal.SIGINT)
-    try:
-        process.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.killpg(pgid, signal.SIGKILL)
-        process.wait(timeout=STOP_TIMEOUT)
-    # the code server shares the group; make sure nothing of it survives
-    with suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGKILL)
-
-
-def wait_for(
-    condition: Callable[[], bool], timeout: float, what: str, process: subprocess.Popen[bytes], log: Path
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        if process.poll() is not None:
-            raise AssertionError(
-                f"the daemon exited ({process.returncode}) while waiting for {what}:\n{tail(log)}"
-            )
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}:\n{tail(log)}")
-
-
-def tail(log: Path, chars: int = 6000) -> str:
-    return log.read_text(errors="replace")[-chars:] if log.exists() else ""
+def daemon_command(workspace: Path) -> list[str]:
+    """``dagster-daemon run`` on ``workspace``: SIGINT stops it and its code server."""
+    return [sys.executable, "-m", "dagster._daemon", "run", "-w", str(workspace)]
 
 
 def runs_for_file(path: str) -> list[dg.DagsterRun]:
@@ -148,9 +101,11 @@ def test_daemon_starts_one_run_per_file_across_restarts(
     with dg.DagsterInstance.get():
         pass  # create the instance's storage before the daemon and its runs use it
 
-    with running_daemon(workspace, env, log) as daemon:
+    with running(daemon_command(workspace), env, log, stop_signal=signal.SIGINT) as daemon:
         first = drop(incoming, "first.csv")
-        wait_for(succeeded(first), RUN_TIMEOUT, f"a successful run for {first}", daemon, log)
+        wait_for(
+            succeeded(first), RUN_TIMEOUT, f"a successful run for {first}", {"the daemon": (daemon, log)}
+        )
 
     [first_run] = runs_for_file(first)
     assert first_run.job_name == "job_a"
@@ -159,10 +114,12 @@ def test_daemon_starts_one_run_per_file_across_restarts(
     assert first_run.tags["dagster/sensor_name"] == "on_file"
     assert first_run.tags["dagster/run_key"] == first
 
-    with running_daemon(workspace, env, log) as daemon:
+    with running(daemon_command(workspace), env, log, stop_signal=signal.SIGINT) as daemon:
         time.sleep(1)  # the second file is clearly newer than the first
         second = drop(incoming, "second.csv")
-        wait_for(succeeded(second), RUN_TIMEOUT, f"a successful run for {second}", daemon, log)
+        wait_for(
+            succeeded(second), RUN_TIMEOUT, f"a successful run for {second}", {"the daemon": (daemon, log)}
+        )
         time.sleep(8)  # at least one more sensor tick (poll_interval 5) sees both files
 
     assert len(runs_for_file(second)) == 1

@@ -269,8 +269,8 @@ def test_default_status_follows_enabled_and_environment_overlay(write_project: W
 def test_shipped_schedules_are_off_in_dev_and_on_in_prod(
     environment: str, status: dg.DefaultScheduleStatus
 ) -> None:
+    from dwh_dagster.config.loader import load_project
     from dwh_dagster.definitions import build_definitions
-    from dwh_dagster.loader import load_project
 
     defs = build_definitions(load_project(YAML_DEFS, environment))
     for name in ("daily_ingestion", "github_hourly", "weekly_full_refresh"):

@@ -7,6 +7,7 @@ runs and materializations they react to are real runs of a tiny filesystem -> Du
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import types
@@ -18,8 +19,8 @@ import pytest
 
 from dwh_dagster.automation import sensors as sensors_module
 from dwh_dagster.automation.sensors import FILE_TAG
-from dwh_dagster.errors import ProjectConfigError
-from dwh_dagster.loader import load_project
+from dwh_dagster.config.errors import ProjectConfigError
+from dwh_dagster.config.loader import load_project
 from dwh_dagster_tests.automation.support import ASSET_A, definitions, sensor_of, write_small_project
 from dwh_dagster_tests.conftest import RunJob, WriteProject
 
@@ -158,6 +159,18 @@ def test_file_arrived_lost_cursor_requests_the_same_run_keys(file_sensor: tuple[
         assert dict(request.tags) == seen[request.run_key]
 
 
+def test_file_arrived_cursor_keeps_only_files_still_present(file_sensor: tuple[Evaluator, Path]) -> None:
+    evaluate, incoming = file_sensor
+    now = time.time()
+    kept = drop_file(incoming, "kept.csv", now - 20)
+    gone = drop_file(incoming, "gone.csv", now - 10)
+    assert sorted(str(r.run_key) for r in evaluate()) == sorted([kept, gone])
+    Path(gone).unlink()
+    assert evaluate() == []
+    assert evaluate.cursor is not None
+    assert json.loads(evaluate.cursor)["seen"] == [kept]
+
+
 def test_file_arrived_new_file_with_an_older_mtime(file_sensor: tuple[Evaluator, Path]) -> None:
     evaluate, incoming = file_sensor
     now = time.time()
@@ -207,6 +220,7 @@ ASSET_TRIGGER = """
 """
 
 
+@pytest.mark.slow
 def test_asset_materialized_first_evaluation_records_cursor_then_one_request(
     write_project: WriteProject, instance: dg.DagsterInstance, run_job: RunJob
 ) -> None:
@@ -302,6 +316,7 @@ def test_job_succeeded_direct_invocation_with_the_real_run(
     assert request.tags["chained"] == ""
 
 
+@pytest.mark.slow
 def test_job_finished_sensors_react_once_to_real_runs(
     write_project: WriteProject, instance: dg.DagsterInstance, run_job: RunJob
 ) -> None:

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from dwh_dagster_tests.benchmarks.support import run_smoke
+
+pytestmark = pytest.mark.slow  # end to end: real processes, servers or many runs; see README Tests
 
 TIMEOUT = 600  # seconds for the whole smoke run: nine fresh processes of one pipeline each
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from dwh_dagster_tests.benchmarks.support import run_smoke
+
+pytestmark = pytest.mark.slow  # end to end: real processes, servers or many runs; see README Tests
 
 
 def test_ingest_benchmark_runs_every_contender_and_lands_the_same_table(tmp_path: Path) -> None:

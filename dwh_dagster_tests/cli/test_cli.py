@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from dwh_dagster.cli import main
-from dwh_dagster.models.files import ALL_KINDS
+from dwh_dagster.config.models.files import ALL_KINDS
 from dwh_dagster_tests.conftest import ORIGINAL_DESIGN, REPO_ROOT, WriteProject
 from dwh_dagster_tests.loader.test_property import RICH_PROJECT_TEXT
 

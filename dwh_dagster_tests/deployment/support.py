@@ -1,37 +1,19 @@
 """Helpers of the deployment tests: Dagster's own servers and daemon as separate processes.
 
-Every process starts in its own session (process group) and listens on 127.0.0.1 only;
-:func:`running` stops the whole group on exit (SIGINT or SIGTERM, then SIGKILL), so no code
-server or run worker a process spawned outlives a test. Every wait has a deadline.
+The processes themselves are started, watched and stopped by :mod:`dwh_dagster_tests.processes`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from dwh_dagster_tests.conftest import REPO_ROOT
-
-STOP_TIMEOUT = 20  # seconds for a process (group) to stop before it is killed
-HOST = "127.0.0.1"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
+from dwh_dagster_tests.processes import HOST
 
 
 def clean_env(dagster_home: Path, **extra: str) -> dict[str, str]:
@@ -57,70 +39,6 @@ def clean_env(dagster_home: Path, **extra: str) -> dict[str, str]:
         }
     )
     return env
-
-
-@contextmanager
-def running(
-    args: Sequence[str], env: dict[str, str], log: Path, *, stop_signal: int = signal.SIGTERM
-) -> Iterator[subprocess.Popen[bytes]]:
-    """``args`` in its own process group (output to ``log``), stopped with its group on exit."""
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            list(args),
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        yield process
-    finally:
-        stop(process, stop_signal)
-
-
-def stop(process: subprocess.Popen[bytes], stop_signal: int = signal.SIGTERM) -> None:
-    """``stop_signal`` to the process group, SIGKILL when it lingers; nothing of the group survives."""
-    pgid = process.pid  # start_new_session: the process leads its own group
-    if process.poll() is None:
-        with suppress(ProcessLookupError):
-            os.killpg(pgid, stop_signal)
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            with suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)
-            process.wait(timeout=STOP_TIMEOUT)
-    with suppress(ProcessLookupError):  # children (code servers, run workers) of the group
-        os.killpg(pgid, signal.SIGKILL)
-
-
-def tail(log: Path, chars: int = 5000) -> str:
-    return log.read_text(errors="replace")[-chars:] if log.exists() else "(no output)"
-
-
-def wait_for(
-    condition: Callable[[], bool],
-    timeout: float,
-    what: str,
-    processes: dict[str, tuple[subprocess.Popen[bytes], Path]],
-    interval: float = 1.0,
-) -> None:
-    """Poll ``condition`` until true; fail with the logs after ``timeout`` s or when a process exits."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if condition():
-            return
-        for name, (process, log) in processes.items():
-            if process.poll() is not None:
-                raise AssertionError(
-                    f"{name} exited ({process.returncode}) while waiting for {what}:\n{tail(log)}"
-                )
-        if time.monotonic() > deadline:
-            logs = "\n".join(f"--- {name}:\n{tail(log, 3000)}" for name, (_, log) in processes.items())
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{logs}")
-        time.sleep(interval)
 
 
 def dagster(*args: str) -> list[str]:

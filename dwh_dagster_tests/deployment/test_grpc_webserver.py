@@ -16,20 +16,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from dwh_dagster_tests.conftest import REPO_ROOT, WriteProject, drop_project_files, duckdb_rows
 from dwh_dagster_tests.deployment.support import (
-    HOST,
     answers,
     clean_env,
     daemon_command,
-    free_port,
     grpc_healthy,
     grpc_server_command,
     http_json,
-    running,
-    tail,
-    wait_for,
 )
+from dwh_dagster_tests.processes import HOST, free_port, running, tail, wait_for
+
+pytestmark = pytest.mark.slow  # end to end: real processes, servers or many runs; see README Tests
 
 LOCATION = "dwh"
 REPOSITORY = "__repository__"

@@ -24,8 +24,11 @@ import pytest
 
 from dwh_dagster_tests.automation.support import definitions, sensor_of
 from dwh_dagster_tests.conftest import REPO_ROOT, WriteProject, drop_project_files, duckdb_rows
-from dwh_dagster_tests.deployment.support import clean_env, daemon_command, running, tail, wait_for
+from dwh_dagster_tests.deployment.support import clean_env, daemon_command
 from dwh_dagster_tests.postgres_support import PG_CONNECT, PG_USER, pg_query
+from dwh_dagster_tests.processes import running, tail, wait_for
+
+pytestmark = pytest.mark.slow  # end to end: real processes, servers or many runs; see README Tests
 
 RUN_TIMEOUT = 180  # seconds from the daemon's start to the sensor's run finishing
 INTERVAL = 450  # seconds: not a whole number of minutes, so no cron expresses it

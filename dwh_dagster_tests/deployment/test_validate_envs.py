@@ -16,18 +16,13 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from dwh_dagster.config.loader import load_project
 from dwh_dagster.definitions import build_definitions
-from dwh_dagster.loader import load_project
 from dwh_dagster_tests.conftest import REPO_ROOT, YAML_DEFS
-from dwh_dagster_tests.deployment.support import (
-    HOST,
-    clean_env,
-    free_port,
-    grpc_healthy,
-    grpc_server_command,
-    running,
-    wait_for,
-)
+from dwh_dagster_tests.deployment.support import clean_env, grpc_healthy, grpc_server_command
+from dwh_dagster_tests.processes import HOST, free_port, running, wait_for
+
+pytestmark = pytest.mark.slow  # end to end: real processes, servers or many runs; see README Tests
 
 ENVIRONMENTS = ("dev", "stage", "prod")
 START_TIMEOUT = 90  # seconds for all three servers (each loads in a few seconds when alone)

@@ -368,8 +368,8 @@ def twin_projects(root: Path, server: HTTPServer, resource_list: list[dict[str, 
 
 def run_in_process(defs: Path) -> dg.ExecuteInProcessResult:
     """What the ``run_job`` fixture does, for the module fixture (which cannot use it)."""
+    from dwh_dagster.config.loader import load_project
     from dwh_dagster.definitions import build_definitions
-    from dwh_dagster.loader import load_project
 
     job = build_definitions(load_project(defs, "dev")).resolve_job_def(JOB)
     with dg.DagsterInstance.get() as instance:
@@ -443,6 +443,7 @@ def twins(tmp_path_factory: pytest.TempPathFactory, server: HTTPServer) -> Itera
 PROMISED = ("shapes", "lists", "append_items", "replace_items", "merge_items", "events", "users", "posts")
 
 
+@pytest.mark.slow
 def test_every_run_succeeds_and_lands_the_same_tables(twins: Twins) -> None:
     assert twins.failures == {}
     for phase in PHASES:
@@ -451,6 +452,7 @@ def test_every_run_succeeds_and_lands_the_same_tables(twins: Twins) -> None:
     assert {"lists__tags", "lists__lines", "lists__meta__labels"} <= arrow
 
 
+@pytest.mark.slow
 def test_flat_nested_timestamp_null_number_and_camel_case_fields_land_the_same(twins: Twins) -> None:
     assert twins.compare("shapes") == []
     shapes_ = twins.landed["arrow", 1]["shapes"]
@@ -463,12 +465,14 @@ def test_flat_nested_timestamp_null_number_and_camel_case_fields_land_the_same(t
     assert "always_null" not in shapes_.columns
 
 
+@pytest.mark.slow
 def test_lists_become_the_same_child_tables(twins: Twins) -> None:
     assert twins.compare("lists") == []
     landed = twins.landed["arrow", 1]
     assert (len(landed["lists__tags"].raw), len(landed["lists__meta__labels"].raw)) == (6, 4)
 
 
+@pytest.mark.slow
 def test_arrow_tables_get_dlt_ids_and_load_ids(twins: Twins) -> None:
     for table in ("shapes", "lists", "append_items", "merge_items", "events", "posts"):
         landed = twins.landed["arrow", 2][table]
@@ -477,6 +481,7 @@ def test_arrow_tables_get_dlt_ids_and_load_ids(twins: Twins) -> None:
         assert len({r["_dlt_id"] for r in landed.raw}) == len(landed.raw), table
 
 
+@pytest.mark.slow
 def test_the_arrow_run_really_loaded_arrow_tables(twins: Twins) -> None:
     """dlt's Arrow extractor declares ``_dlt_load_id`` (with a description); its row path does not."""
     from dlt.common.schema.utils import dlt_load_id_column
@@ -492,11 +497,13 @@ def test_the_arrow_run_really_loaded_arrow_tables(twins: Twins) -> None:
     assert "description" not in load_id_column("arrow", "users")  # a parent stays on the row path
 
 
+@pytest.mark.slow
 def test_ints_and_floats_on_one_page_land_as_dlt_lands_them(twins: Twins) -> None:
     """dlt's row path keeps the first type (BIGINT) and makes a variant ``v__v_double`` for 2.5."""
     assert twins.compare("mixed_in_page") == []
 
 
+@pytest.mark.slow
 def test_a_timestamp_field_with_one_text_value_lands_as_dlt_lands_it(twins: Twins) -> None:
     """dlt's row path makes a TIMESTAMP column and a variant ``t__v_text`` for the text."""
     assert twins.compare("ts_then_text") == []
@@ -505,6 +512,7 @@ def test_a_timestamp_field_with_one_text_value_lands_as_dlt_lands_it(twins: Twin
 # --------------------------------------------------------------------------- parity: two runs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("resource", ["append_items", "replace_items", "merge_items"])
 def test_write_dispositions_land_the_same_over_two_runs(twins: Twins, resource: str) -> None:
     assert twins.compare(resource) == []
@@ -517,6 +525,7 @@ def test_write_dispositions_land_the_same_over_two_runs(twins: Twins, resource: 
     assert names == expected[resource]
 
 
+@pytest.mark.slow
 def test_incremental_state_carries_over_in_both_formats(twins: Twins) -> None:
     assert twins.compare("events") == []
     for page_format in FORMATS:
@@ -530,6 +539,7 @@ def test_incremental_state_carries_over_in_both_formats(twins: Twins) -> None:
     ]
 
 
+@pytest.mark.slow
 def test_child_resources_read_their_parents_and_land_the_same(twins: Twins) -> None:
     assert twins.compare("users", "posts") == []
     landed = twins.landed["arrow", 2]["posts"]
@@ -543,6 +553,7 @@ def test_child_resources_read_their_parents_and_land_the_same(twins: Twins) -> N
 # ------------------------------------------------------------- gaps these tests found (now closed)
 
 
+@pytest.mark.slow
 def test_dlt_columns_keep_their_constraints(twins: Twins) -> None:
     assert twins.failures == {}
     for phase in PHASES:
@@ -557,18 +568,22 @@ def test_dlt_columns_keep_their_constraints(twins: Twins) -> None:
         assert dlt_id_hints("arrow", table) == dlt_id_hints("rows", table), table
 
 
+@pytest.mark.slow
 def test_a_field_missing_from_the_first_record_of_a_page_still_lands(twins: Twins) -> None:
     assert twins.compare("sparse") == []
 
 
+@pytest.mark.slow
 def test_a_row_page_then_an_arrow_page_with_other_types_land_as_dlt_lands_them(twins: Twins) -> None:
     assert twins.compare("rows_then_arrow") == []
 
 
+@pytest.mark.slow
 def test_a_type_change_between_runs_lands_as_dlt_lands_it(twins: Twins) -> None:
     assert twins.compare("drift") == []
 
 
+@pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
     reason="names and types match, the order does not: arrow puts flattened columns where their object was "
@@ -601,6 +616,7 @@ def landed_or_failure(result: dg.ExecuteInProcessResult, defs: Path) -> dict[str
     return snapshot(defs) if result.success else step_failure_message(result)
 
 
+@pytest.mark.slow
 def test_a_value_the_existing_column_cannot_take_lands_as_a_variant(
     server: HTTPServer, tmp_path: Path, run_job: RunJob
 ) -> None:
@@ -617,6 +633,7 @@ def test_a_value_the_existing_column_cannot_take_lands_as_a_variant(
     assert differences(landed["arrow"], landed["rows"]) == []
 
 
+@pytest.mark.slow
 def test_merge_with_a_list_field_lands_the_same_over_two_runs(
     server: HTTPServer, tmp_path: Path, run_job: RunJob
 ) -> None:
@@ -656,9 +673,9 @@ def test_integers_beyond_64_bits_end_the_same_in_both_formats(
 
 
 def test_rest_api_pages_reach_dlt_as_arrow_tables_except_for_parents(server: HTTPServer) -> None:
+    from dwh_dagster.config.models.sources import RestApiSource
     from dwh_dagster.ingestion import arrow_pages
     from dwh_dagster.ingestion.dlt_sources import BuildContext, build_dlt_source
-    from dwh_dagster.models.sources import RestApiSource
 
     server.expect_request("/b_users").respond_with_json([{"id": 1, "name": "ada"}, {"id": 2, "name": "bob"}])
     for user_id in (1, 2):

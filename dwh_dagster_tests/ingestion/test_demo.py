@@ -50,6 +50,7 @@ def test_demo_job_loads_every_table(demo_project: Path, run_job: RunJob) -> None
     assert {"id", "email", "country"} <= columns
 
 
+@pytest.mark.slow
 def test_second_run_is_incremental_and_merge_never_duplicates(
     demo_project: Path, run_job: RunJob, dagster_home: Path
 ) -> None:
@@ -94,6 +95,7 @@ def test_dwh_run_prints_each_table_and_its_row_count(
     assert line.split()[1:] == ["200", "200"]
 
 
+@pytest.mark.slow
 def test_dwh_run_exits_non_zero_when_a_step_fails(
     demo_project: Path, dagster_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -106,6 +108,7 @@ def test_dwh_run_exits_non_zero_when_a_step_fails(
     assert "job demo_job failed" in captured.out
 
 
+@pytest.mark.slow
 def test_failed_step_keeps_its_dlt_folder_under_dwh_state_dir(
     demo_project: Path, run_job: RunJob, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

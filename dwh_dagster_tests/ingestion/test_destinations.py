@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
+from dwh_dagster.config.loader import load_project
+from dwh_dagster.config.resolved import ResolvedProject
+from dwh_dagster.config.secrets import SecretNotSetError
 from dwh_dagster.ingestion.dlt_destinations import build_dlt_destination
 from dwh_dagster.ingestion.dlt_sources import BuildContext
-from dwh_dagster.loader import load_project
-from dwh_dagster.project import Project
-from dwh_dagster.secrets import SecretNotSetError
 from dwh_dagster_tests.conftest import RunJob, WriteProject
 from dwh_dagster_tests.postgres_support import PG_USER, pg_query, unique_schema
 
@@ -214,7 +214,7 @@ CLOUD_FILES = {
 
 
 @pytest.fixture
-def cloud_project(tmp_path: Path) -> Project:
+def cloud_project(tmp_path: Path) -> ResolvedProject:
     defs = tmp_path / "yaml_defs"
     for rel, text in CLOUD_FILES.items():
         (defs / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -241,7 +241,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return attempts
 
 
-def build(project: Project, name: str) -> Any:
+def build(project: ResolvedProject, name: str) -> Any:
     ctx = BuildContext(resolve=project.secret_resolver().resolve, local_path=project.local_path)
     return build_dlt_destination(project.destinations[name], ctx)
 
@@ -259,7 +259,9 @@ def secrets_set(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("secrets_set")
-def test_databricks_is_built_without_connecting(cloud_project: Project, no_network: list[str]) -> None:
+def test_databricks_is_built_without_connecting(
+    cloud_project: ResolvedProject, no_network: list[str]
+) -> None:
     destination = build(cloud_project, "lakehouse")
     assert destination.destination_type == "dlt.destinations.databricks"
     assert destination.destination_name == "lakehouse"
@@ -273,7 +275,7 @@ def test_databricks_is_built_without_connecting(cloud_project: Project, no_netwo
 
 
 @pytest.mark.usefixtures("secrets_set")
-def test_snowflake_is_built_without_connecting(cloud_project: Project, no_network: list[str]) -> None:
+def test_snowflake_is_built_without_connecting(cloud_project: ResolvedProject, no_network: list[str]) -> None:
     destination = build(cloud_project, "snow")
     assert destination.destination_type == "dlt.destinations.snowflake"
     config = resolved_config(destination)
@@ -296,7 +298,7 @@ def test_snowflake_is_built_without_connecting(cloud_project: Project, no_networ
 
 @pytest.mark.usefixtures("secrets_set")
 def test_bigquery_is_built_from_a_service_account_secret(
-    cloud_project: Project, no_network: list[str]
+    cloud_project: ResolvedProject, no_network: list[str]
 ) -> None:
     destination = build(cloud_project, "bq")
     assert destination.destination_type == "dlt.destinations.bigquery"
@@ -313,7 +315,7 @@ def test_bigquery_is_built_from_a_service_account_secret(
 @pytest.mark.usefixtures("secrets_set")
 @pytest.mark.parametrize("name", ["duck_cloud", "duck_cloud_prefixed"])
 def test_motherduck_is_built_without_connecting(
-    cloud_project: Project, no_network: list[str], name: str
+    cloud_project: ResolvedProject, no_network: list[str], name: str
 ) -> None:
     destination = build(cloud_project, name)
     assert destination.destination_type == "dlt.destinations.motherduck"
@@ -325,7 +327,9 @@ def test_motherduck_is_built_without_connecting(
 
 
 @pytest.mark.usefixtures("secrets_set")
-def test_postgres_with_password_secret_and_sslmode(cloud_project: Project, no_network: list[str]) -> None:
+def test_postgres_with_password_secret_and_sslmode(
+    cloud_project: ResolvedProject, no_network: list[str]
+) -> None:
     config = resolved_config(build(cloud_project, "remote_pg"))
     url = config.credentials.to_url()
     assert (url.drivername, url.username, url.password, url.host, url.port, url.database) == (
@@ -352,7 +356,7 @@ def test_postgres_with_password_secret_and_sslmode(cloud_project: Project, no_ne
     ],
 )
 def test_missing_secret_names_its_env_var(
-    cloud_project: Project, monkeypatch: pytest.MonkeyPatch, name: str, env_var: str
+    cloud_project: ResolvedProject, monkeypatch: pytest.MonkeyPatch, name: str, env_var: str
 ) -> None:
     for other, value in SECRET_VALUES.items():
         monkeypatch.setenv(other, value)

@@ -116,6 +116,7 @@ def test_csv_jsonl_and_parquet_files_land_in_duckdb(
     assert (types["price"], types["qty"]) == ("DOUBLE", "BIGINT")
 
 
+@pytest.mark.slow
 def test_incremental_on_modification_time(
     write_project: WriteProject, run_job: RunJob, tmp_path: Path
 ) -> None:

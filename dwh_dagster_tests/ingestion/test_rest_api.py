@@ -231,6 +231,7 @@ def assert_secret_nowhere(
 
 
 @pytest.mark.parametrize("case", sorted(AUTH_CASES))
+@pytest.mark.slow
 def test_auth_sends_the_secret_and_loads(
     case: str,
     api: HTTPServer,
@@ -250,6 +251,7 @@ def test_auth_sends_the_secret_and_loads(
 
 
 @pytest.mark.parametrize("case", sorted(AUTH_CASES))
+@pytest.mark.slow
 def test_rejected_credentials_fail_the_run_without_leaking_the_secret(
     case: str,
     api: HTTPServer,
@@ -305,6 +307,7 @@ def parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+@pytest.mark.slow
 def test_incremental_param_fetches_only_newer_records_and_merge_never_duplicates(
     api: HTTPServer, write_project: WriteProject, run_job: RunJob
 ) -> None:
@@ -410,6 +413,7 @@ def test_child_resource_reads_each_parent_and_carries_parent_fields(
 # --------------------------------------------------------------------------- 5. resilience
 
 
+@pytest.mark.slow
 def test_429_with_retry_after_is_waited_for_and_retried(
     api: HTTPServer, write_project: WriteProject, run_job: RunJob
 ) -> None:
@@ -456,6 +460,7 @@ def test_transient_server_errors_are_retried(
     assert loaded_ids(defs) == [item["id"] for item in ITEMS]
 
 
+@pytest.mark.slow
 def test_a_server_slower_than_the_timeout_fails_the_run(
     api: HTTPServer, write_project: WriteProject, run_job: RunJob
 ) -> None:
@@ -488,6 +493,7 @@ def test_a_server_slower_than_the_timeout_fails_the_run(
 # --------------------------------------------------------------------------- 6. failure part-way
 
 
+@pytest.mark.slow
 def test_a_failure_on_page_3_loads_nothing_and_keeps_the_cursor(
     api: HTTPServer, write_project: WriteProject, run_job: RunJob
 ) -> None:

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from dwh_dagster.config.loader import load_project
 from dwh_dagster.ingestion.dlt_sources import BuildContext, build_dlt_source
-from dwh_dagster.loader import load_project
 from dwh_dagster_tests.conftest import RunJob, WriteProject, duckdb_rows, rows_loaded
 from dwh_dagster_tests.postgres_support import PG_USER, pg_query, unique_schema
 
@@ -189,6 +189,7 @@ INCREMENTAL_TABLES = """
 
 
 @pytest.mark.parametrize("backend", ["pyarrow", "sqlalchemy"])
+@pytest.mark.slow
 def test_incremental_loads_only_new_rows_and_merge_deduplicates(
     backend: str,
     pg_schema: str,
@@ -246,6 +247,7 @@ def test_bare_postgresql_url_loads(
 
 
 @pytest.mark.parametrize("backend", ["pyarrow", "sqlalchemy"])
+@pytest.mark.slow
 def test_incremental_initial_value_on_a_timestamp_cursor(
     backend: str,
     pg_schema: str,

@@ -27,8 +27,8 @@ import pytest
 import yaml
 
 from dwh_dagster.cli import main
-from dwh_dagster.errors import ConfigError, ProjectConfigError
-from dwh_dagster.loader import load_project
+from dwh_dagster.config.errors import ConfigError, ProjectConfigError
+from dwh_dagster.config.loader import load_project
 from dwh_dagster_tests.conftest import FIXTURES
 
 BROKEN = FIXTURES / "broken"

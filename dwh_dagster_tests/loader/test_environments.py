@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from dwh_dagster.environments import (
+from dwh_dagster.config.documents import parse_yaml_text
+from dwh_dagster.config.environments import (
     UnknownEnvironmentError,
     apply_environment_overlay,
     resolve_environment,
 )
-from dwh_dagster.errors import ConfigError, ProjectConfigError
-from dwh_dagster.loader import load_project
-from dwh_dagster.yaml_loading import parse_yaml_text
+from dwh_dagster.config.errors import ConfigError, ProjectConfigError
+from dwh_dagster.config.loader import load_project
 from dwh_dagster_tests.conftest import ORIGINAL_DESIGN
 
 # --------------------------------------------------------------------------- resolve_environment
@@ -244,7 +244,7 @@ def test_file_level_and_object_level_overlays_combine(write_project) -> None:
           description: from the file level
     """
     defs = project(write_project, triggers__every_hour=trigger)
-    t = load_project(defs, "prod").triggers["every_hour"]
+    t = load_project(defs, "prod").triggers["every_hour"].model
     assert t.description == "from the file level"
     assert t.interval.total_seconds() == 3600 + 1800  # mappings merge: hours kept, minutes added
 
@@ -272,12 +272,12 @@ def test_lists_are_replaced_not_merged(write_project) -> None:
     """
     defs = project(write_project, triggers__every_hour=trigger, pipelines__load=pipeline)
     prod = load_project(defs, "prod")
-    assert prod.triggers["every_hour"].tags == ["prod"]
-    assert prod.resources_for(prod.pipelines["load"]) == ["orders", "items"]
+    assert prod.triggers["every_hour"].model.tags == ["prod"]
+    assert prod.pipelines["load"].resources == ("orders", "items")
     dev = load_project(defs, "dev")
-    assert dev.triggers["every_hour"].tags == ["hourly", "base"]
-    assert dev.pipelines["load"].source.resources == ["orders"]
-    assert dev.pipelines["load"].source.config_file == "files"  # the mapping around the list merged
+    assert dev.triggers["every_hour"].model.tags == ["hourly", "base"]
+    assert dev.pipelines["load"].model.source.resources == ["orders"]
+    assert dev.pipelines["load"].model.source.config_file == "files"  # the mapping around the list merged
 
 
 def test_trigger_disabled_in_dev(write_project) -> None:
@@ -292,9 +292,9 @@ def test_trigger_disabled_in_dev(write_project) -> None:
           enabled: false
     """
     defs = project(write_project, triggers__every_hour=trigger)
-    assert load_project(defs, "dev").triggers["every_hour"].enabled is False
-    assert load_project(defs, "stage").triggers["every_hour"].enabled is True
-    assert load_project(defs, "prod").triggers["every_hour"].enabled is True
+    assert load_project(defs, "dev").triggers["every_hour"].model.enabled is False
+    assert load_project(defs, "stage").triggers["every_hour"].model.enabled is True
+    assert load_project(defs, "prod").triggers["every_hour"].model.enabled is True
 
 
 def test_overlay_may_replace_a_scalar_by_null(write_project) -> None:
@@ -309,7 +309,7 @@ def test_overlay_may_replace_a_scalar_by_null(write_project) -> None:
         prod: {description: null}
     """
     defs = project(write_project, triggers__every_hour=trigger)
-    assert load_project(defs, "prod").triggers["every_hour"].description is None
+    assert load_project(defs, "prod").triggers["every_hour"].model.description is None
 
 
 def test_empty_overlays_change_nothing(write_project) -> None:
@@ -326,7 +326,7 @@ def test_empty_overlays_change_nothing(write_project) -> None:
     """
     defs = project(write_project, triggers__every_hour=trigger)
     for env in ("dev", "prod"):
-        assert load_project(defs, env).triggers["every_hour"].interval.hours == 1
+        assert load_project(defs, env).triggers["every_hour"].model.interval.hours == 1
 
 
 # --------------------------------------------------------------------------- errors in overlays

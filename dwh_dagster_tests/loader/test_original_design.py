@@ -7,8 +7,8 @@ import re
 import pytest
 import yaml
 
-from dwh_dagster.loader import load_project
-from dwh_dagster.models.sources import RestApiSource
+from dwh_dagster.config.loader import load_project
+from dwh_dagster.config.models.sources import RestApiSource
 from dwh_dagster_tests.conftest import ORIGINAL_DESIGN, SEED_README, YAML_DEFS
 
 
@@ -46,14 +46,14 @@ def test_original_design_examples_validate() -> None:
     assert resource.incremental is not None
     assert resource.incremental.initial_value == "2024-01-01T00:00:00Z"  # dates stay strings
     pipeline = project.pipelines["my_pipeline"]
-    assert project.source_for(pipeline).name == "my_api"
-    assert project.destination_for(pipeline).name == "my_warehouse"
-    assert project.dataset_for(pipeline) == "my_dataset"
+    assert pipeline.source.name == "my_api"
+    assert pipeline.destination.name == "my_warehouse"
+    assert pipeline.dataset == "my_dataset"
     job = project.jobs["daily_ingestion"]
-    assert job.sla is not None and job.sla.duration == 3600
-    assert project.job_channels(job) == ["email"]
+    assert job.model.sla is not None and job.model.sla.duration == 3600
+    assert job.channels == ("email",)
     assert project.default_channels == {"email"}
-    assert project.job_for(project.triggers["daily_schedule"]).name == "daily_ingestion"
+    assert project.triggers["daily_schedule"].job.name == "daily_ingestion"
     resolver = project.secret_resolver()
     assert resolver.env_var("my_api_token_secret_key") == "MY_API_TOKEN_DEV"
 
@@ -66,14 +66,20 @@ def test_shipped_yaml_defs_validate_in_every_environment(environment: str) -> No
     assert {"github_to_duckdb", "mock_to_duckdb", "youtube_to_databricks"} <= set(project.pipelines)
     assert {"all_pipelines_job", "hourly_analytics", "mock_pipeline_job"} <= set(project.jobs)
     assert len(project.triggers) >= 7
-    assert {t.type for t in project.triggers.values()} == {"cron", "interval", "manual", "event", "webhook"}
+    assert {t.model.type for t in project.triggers.values()} == {
+        "cron",
+        "interval",
+        "manual",
+        "event",
+        "webhook",
+    }
 
 
 def test_shipped_environment_overlays_apply() -> None:
     dev = load_project(YAML_DEFS, "dev")
     prod = load_project(YAML_DEFS, "prod")
-    assert dev.triggers["daily_ingestion"].enabled is False
-    assert prod.triggers["daily_ingestion"].enabled is True
+    assert dev.triggers["daily_ingestion"].model.enabled is False
+    assert prod.triggers["daily_ingestion"].model.enabled is True
     dev_db = dev.destinations["duckdb_local"].connection
     prod_db = prod.destinations["duckdb_local"].connection
     assert dev_db != prod_db

@@ -21,8 +21,8 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, Phase, given, settings
 
-from dwh_dagster.errors import ProjectConfigError
-from dwh_dagster.loader import load_project
+from dwh_dagster.config.errors import ProjectConfigError
+from dwh_dagster.config.loader import load_project
 from dwh_dagster_tests.conftest import ORIGINAL_DESIGN
 
 Files = dict[str, bytes]
@@ -649,6 +649,7 @@ PROPERTY_SETTINGS = settings(
 
 @PROPERTY_SETTINGS
 @given(files=mutated_projects(TEXT_OPS + FILE_OPS + DATA_OPS), environment=st.sampled_from(ENVIRONMENTS))
+@pytest.mark.slow
 def test_any_mutation_fails_only_with_project_config_error(files: Files, environment: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         assert_loads_or_reports(_write(files, Path(tmp)), environment)
@@ -656,6 +657,7 @@ def test_any_mutation_fails_only_with_project_config_error(files: Files, environ
 
 @PROPERTY_SETTINGS
 @given(files=mutated_projects(DATA_OPS + FILE_OPS), environment=st.sampled_from(ENVIRONMENTS))
+@pytest.mark.slow
 def test_data_mutations_fail_only_with_project_config_error(files: Files, environment: str) -> None:
     """Valid YAML with wrong content: exercises the models, the overlays and the cross-file checks."""
     with tempfile.TemporaryDirectory() as tmp:

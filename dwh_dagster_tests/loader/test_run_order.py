@@ -6,8 +6,8 @@ from itertools import pairwise
 
 import pytest
 
-from dwh_dagster.errors import ProjectConfigError
-from dwh_dagster.loader import load_project
+from dwh_dagster.config.errors import ProjectConfigError
+from dwh_dagster.config.loader import load_project
 from dwh_dagster_tests.conftest import WriteProject
 
 BASE = {
@@ -62,7 +62,7 @@ def test_run_order_follows_sequential_jobs_and_dependencies(write_project: Write
     order = project.run_order()
     assert order.index("p_c") < order.index("p_a") < order.index("p_b")
     assert project.run_order_constraints()["p_b"] == ["p_a"]
-    assert project.pipeline_dependencies(project.pipelines["p_b"]) == []  # a job's depends_on is not lineage
+    assert project.pipelines["p_b"].depends_on == ()  # a job's depends_on is not lineage
 
 
 def test_sequential_jobs_with_opposite_orders_are_reported(write_project: WriteProject) -> None:
@@ -128,7 +128,7 @@ def test_dag_jobs_whose_dependencies_cross_are_reported(write_project: WriteProj
 def test_long_chains_are_ordered_and_checked_without_recursion() -> None:
     """A sequential job of 5,000 pipelines listed in reverse name order: a chain far deeper than
     Python's recursion limit (the recursive version raised RecursionError at about 1,000)."""
-    from dwh_dagster.ordering import find_cycles, has_cycle_through, topological_order
+    from dwh_dagster.config.ordering import find_cycles, has_cycle_through, topological_order
 
     names = [f"p_{i:05d}" for i in range(5000)]
     before = {later: [earlier] for earlier, later in pairwise(reversed(names))}

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from pydantic import Field
 
-from dwh_dagster.errors import ProjectConfigError
-from dwh_dagster.loader import load_project
-from dwh_dagster.models.base import SecretRef, StrictModel
-from dwh_dagster.models.secrets import SecretEntry
-from dwh_dagster.models.sources import RestApiSource
-from dwh_dagster.secrets import (
+from dwh_dagster.config.errors import ProjectConfigError
+from dwh_dagster.config.loader import load_project
+from dwh_dagster.config.models.base import SecretRef, StrictModel
+from dwh_dagster.config.models.secrets import SecretEntry
+from dwh_dagster.config.models.sources import RestApiSource
+from dwh_dagster.config.secrets import (
     SecretNotSetError,
     SecretResolver,
     iter_secret_references,

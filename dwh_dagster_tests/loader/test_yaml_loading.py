@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from dwh_dagster.errors import ConfigError, ProjectConfigError
-from dwh_dagster.loader import load_project
-from dwh_dagster.yaml_loading import Document, parse_yaml_file, parse_yaml_text
+from dwh_dagster.config.documents import Document, parse_yaml_file, parse_yaml_text
+from dwh_dagster.config.errors import ConfigError, ProjectConfigError
+from dwh_dagster.config.loader import load_project
 
 FILE = Path("sources/x.yaml")
 

@@ -13,10 +13,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from dwh_dagster.errors import ConfigError
-from dwh_dagster.models.files import KIND_BY_TOP_KEY
-from dwh_dagster.validation import translate_validation_error
-from dwh_dagster.yaml_loading import Document, parse_yaml_text
+from dwh_dagster.config.documents import Document, parse_yaml_text
+from dwh_dagster.config.errors import ConfigError
+from dwh_dagster.config.models.files import KIND_BY_TOP_KEY
+from dwh_dagster.config.translate import translate_validation_error
 
 SNIPPET_FILE = Path("snippet.yaml")
 

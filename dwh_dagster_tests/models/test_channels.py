@@ -6,14 +6,14 @@ from typing import Any
 
 import pytest
 
-from dwh_dagster.models.channels import (
+from dwh_dagster.config.models.channels import (
     CHANNEL_TYPES,
     EmailChannel,
     MsTeamsChannel,
     SlackChannel,
     WebhookChannel,
 )
-from dwh_dagster.models.files import KIND_BY_TOP_KEY
+from dwh_dagster.config.models.files import KIND_BY_TOP_KEY
 from dwh_dagster.schema import build_json_schema
 from dwh_dagster_tests.models.helpers import assert_error, validate
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from dwh_dagster.models.files import ALL_KINDS
+from dwh_dagster.config.models.files import ALL_KINDS
 from dwh_dagster.schema import build_json_schema
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from dwh_dagster.models.destinations import (
+from dwh_dagster.config.models.destinations import (
     DESTINATION_TYPES,
     BigQueryDestination,
     DatabricksDestination,

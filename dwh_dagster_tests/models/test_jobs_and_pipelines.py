@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dwh_dagster.models.jobs import Job
-from dwh_dagster.models.pipelines import Pipeline
+from dwh_dagster.config.models.jobs import Job
+from dwh_dagster.config.models.pipelines import Pipeline
 from dwh_dagster_tests.models.helpers import assert_error, validate
 
 JOB = """

@@ -6,8 +6,8 @@ import copy
 
 import pytest
 
-from dwh_dagster.models.files import ALL_KINDS
-from dwh_dagster.models.secrets import SecretEntry
+from dwh_dagster.config.models.files import ALL_KINDS
+from dwh_dagster.config.models.secrets import SecretEntry
 from dwh_dagster_tests.conftest import ORIGINAL_DESIGN
 from dwh_dagster_tests.models.helpers import assert_error, parse, validate
 

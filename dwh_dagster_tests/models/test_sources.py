@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from dwh_dagster.models.sources import (
+from dwh_dagster.config.models.sources import (
     PAGINATOR_TYPES,
     ApiKeyAuth,
     BearerAuth,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dwh_dagster.models.triggers import (
+from dwh_dagster.config.models.triggers import (
     CRON_ALIASES,
     TRIGGER_TYPES,
     AssetMaterializedEvent,

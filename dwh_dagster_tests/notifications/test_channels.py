@@ -17,11 +17,11 @@ from email.message import EmailMessage
 import pytest
 from pytest_httpserver import HTTPServer
 
-from dwh_dagster.loader import load_project
+from dwh_dagster.config.loader import load_project
+from dwh_dagster.config.resolved import ResolvedProject
 from dwh_dagster.notifications.channels import deliver
 from dwh_dagster.notifications.messages import FailedStep, RunSummary
 from dwh_dagster.notifications.sensors import notify
-from dwh_dagster.project import Project
 from dwh_dagster.webhooks.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_hmac
 from dwh_dagster_tests.conftest import WriteProject
 from dwh_dagster_tests.notifications.conftest import (
@@ -80,13 +80,13 @@ def _no_ambient_notification_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def channels_project(write_project: WriteProject, channels: dict[str, str]) -> Project:
+def channels_project(write_project: WriteProject, channels: dict[str, str]) -> ResolvedProject:
     """A project of ``channels`` (``{name: yaml}``) and the secrets mapping above."""
     files = {f"channels/{name}.yaml": text for name, text in channels.items()}
     return load_project(write_project({**files, "secrets_mapping.yaml": SECRETS_MAPPING}), "prod")
 
 
-def send(project: Project, name: str, **kwargs: float) -> str | None:
+def send(project: ResolvedProject, name: str, **kwargs: float) -> str | None:
     """Deliver SUMMARY through the project's channel ``name`` (a default channel when no file)."""
     options = {**FAST, **kwargs}
     return deliver(
@@ -336,7 +336,7 @@ def test_webhook_is_hmac_signed_like_the_receiver_expects(
 # --------------------------------------------------------------------------- default channels
 
 
-def defaults_project(write_project: WriteProject, channels: list[str]) -> Project:
+def defaults_project(write_project: WriteProject, channels: list[str]) -> ResolvedProject:
     """A project whose one job names channel types without channel files of those names."""
     files = {
         "sources/drop.yaml": """

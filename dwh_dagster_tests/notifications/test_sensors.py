@@ -21,9 +21,14 @@ import yaml
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from dwh_dagster.config.loader import load_project
+from dwh_dagster.config.naming import (
+    NOTIFY_FAILURE_SENSOR,
+    NOTIFY_SUCCESS_SENSOR,
+    SLA_SENSOR,
+    pipeline_op_name,
+)
 from dwh_dagster.definitions import build_definitions
-from dwh_dagster.loader import load_project
-from dwh_dagster.naming import NOTIFY_FAILURE_SENSOR, NOTIFY_SUCCESS_SENSOR, SLA_SENSOR, pipeline_op_name
 from dwh_dagster.notifications.sensors import SLA_TAG
 from dwh_dagster.webhooks.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_hmac
 from dwh_dagster_tests.conftest import REPO_ROOT, RunJob, WriteProject, drop_project_files
@@ -203,6 +208,7 @@ def test_success_message(
     assert message["run_url"] == f"{UI}/runs/{result.run_id}"
 
 
+@pytest.mark.slow
 def test_a_dead_channel_does_not_stop_the_live_one(
     project: Path,
     server: HTTPServer,
@@ -222,6 +228,7 @@ def test_a_dead_channel_does_not_stop_the_live_one(
     assert len(logged) == 1 and "ERROR" in logged[0] and "gave up after 3 attempts" in logged[0]
 
 
+@pytest.mark.slow
 def test_failure_sensor_through_its_cursor_like_the_daemon(
     project: Path, server: HTTPServer, run_job: RunJob, instance: dg.DagsterInstance
 ) -> None:

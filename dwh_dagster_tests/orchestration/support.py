@@ -21,7 +21,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from dwh_dagster.naming import pipeline_op_name
+from dwh_dagster.config.naming import pipeline_op_name
 from dwh_dagster_tests.conftest import REPO_ROOT, WriteProject
 
 RUN_TIMEOUT = 240  # seconds a subprocess run may take before the test fails

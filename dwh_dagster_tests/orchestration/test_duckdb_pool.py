@@ -19,15 +19,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
+import pytest
 import yaml
 
 from dwh_dagster.assets.pipeline_assets import writer_pool
+from dwh_dagster.config.loader import load_project
+from dwh_dagster.config.naming import duckdb_writer_pool
 from dwh_dagster.ingestion.plan import build_load_plan
-from dwh_dagster.loader import load_project
-from dwh_dagster.naming import duckdb_writer_pool
 from dwh_dagster_tests.conftest import REPO_ROOT, WriteProject, instance_settings_yaml
-from dwh_dagster_tests.deployment.support import clean_env, daemon_command, dagster, running, tail
+from dwh_dagster_tests.deployment.support import clean_env, daemon_command, dagster
 from dwh_dagster_tests.orchestration.support import Pipe, RunEvents, prepare_instance, write_pipes_project
+from dwh_dagster_tests.processes import running, tail
+
+pytestmark = pytest.mark.slow  # end to end: real processes, servers or many runs; see README Tests
 
 ROWS = 20_000  # a few seconds of loading per run
 LAUNCH_TIMEOUT = 180  # seconds for `dagster job launch` to queue a run

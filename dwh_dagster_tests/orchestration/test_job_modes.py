@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from dwh_dagster_tests.conftest import RunJob, WriteProject, duckdb_rows
 from dwh_dagster_tests.orchestration.support import (
@@ -30,6 +31,8 @@ from dwh_dagster_tests.orchestration.support import (
     wait_for_step_start,
     write_pipes_project,
 )
+
+pytestmark = pytest.mark.slow  # end to end: real processes, servers or many runs; see README Tests
 
 HOLD_ROWS = 40_000
 SUCCESS = dg.DagsterRunStatus.SUCCESS
@@ -315,8 +318,8 @@ def test_job_retries_count_every_attempt_and_back_off_exponentially(
 def test_exponential_backoff_doubles_the_delay_after_each_retry(
     write_project: WriteProject, tmp_path: Path
 ) -> None:
+    from dwh_dagster.config.loader import load_project
     from dwh_dagster.definitions import build_definitions
-    from dwh_dagster.loader import load_project
 
     defs = write_pipes_project(
         write_project,
@@ -331,13 +334,73 @@ def test_exponential_backoff_doubles_the_delay_after_each_retry(
             """
         },
     )
-    from dwh_dagster.assets.pipeline_assets import step_policies
+    from dwh_dagster.assets.pipeline_assets import all_step_policies
 
     project = load_project(defs, "dev")
     assert build_definitions(project).resolve_job_def("flaky").op_retry_policy is None  # steps retry
-    retry = step_policies(project, project.pipelines["broken"])["flaky"].retry
+    retry = all_step_policies(project)["broken"]["flaky"].retry
     assert retry.max_attempts == 4
     assert [retry.delay_before(attempt) for attempt in (2, 3, 4)] == [10, 20, 40]
+
+
+def test_constant_job_retries_are_the_jobs_dagster_retry_policy(
+    write_project: WriteProject, run_job: RunJob, tmp_path: Path
+) -> None:
+    from dwh_dagster.config.loader import load_project
+    from dwh_dagster.definitions import build_definitions
+
+    broken = Pipe("broken", fails=True)
+    defs = write_pipes_project(
+        write_project,
+        tmp_path,
+        [broken],
+        {
+            "flaky": """
+                job:
+                  name: flaky
+                  pipelines: [{name: broken}]
+                  execution: {mode: parallel}
+                  retries: {max_attempts: 3, retry_delay: 1}
+            """
+        },
+    )
+    job = build_definitions(load_project(defs, "dev")).resolve_job_def("flaky")
+    assert job.op_retry_policy == dg.RetryPolicy(max_retries=2, delay=1)
+
+    events = RunEvents.load(run_job(defs, "flaky").run_id)
+
+    assert len(events.attempts()[broken.step]) == 3  # the first and max_retries 2
+    assert events.step_types(broken.step).count(EV.STEP_UP_FOR_RETRY) == 2
+    assert all(delay >= 1.0 for delay in retry_delays(events, broken.step))
+
+
+def test_a_pipelines_own_retry_overrides_the_job_retry_policy(
+    write_project: WriteProject, run_job: RunJob, tmp_path: Path
+) -> None:
+    broken = Pipe("broken", fails=True)
+    defs = write_pipes_project(
+        write_project,
+        tmp_path,
+        [broken],
+        {
+            "flaky": """
+                job:
+                  name: flaky
+                  pipelines: [{name: broken}]
+                  execution: {mode: parallel}
+                  retries: {max_attempts: 4, retry_delay: 1}
+            """
+        },
+    )
+    pipeline_file = defs / "pipelines" / "broken.yaml"
+    pipeline_file.write_text(pipeline_file.read_text() + "  retry: {max_attempts: 2, initial_delay: 1}\n")
+
+    result = run_job(defs, "flaky")
+    events = RunEvents.load(result.run_id)
+
+    assert not result.success
+    assert len(events.attempts()[broken.step]) == 2, "the job's policy retried after the pipeline's own"
+    assert events.step_types(broken.step)[-1] == EV.STEP_FAILURE
 
 
 def test_sequential_retries_happen_inside_the_step_with_doubling_delays(

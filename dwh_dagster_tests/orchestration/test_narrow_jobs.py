@@ -17,8 +17,8 @@ from dagster._core.remote_representation.external_data import RepositorySnap
 from dagster._serdes import serialize_value
 
 import dwh_dagster.jobs
+from dwh_dagster.config.loader import load_project
 from dwh_dagster.definitions import build_definitions
-from dwh_dagster.loader import load_project
 from dwh_dagster.narrow_jobs import NarrowAssetJobDefinition
 from dwh_dagster_tests.conftest import YAML_DEFS, WriteProject
 

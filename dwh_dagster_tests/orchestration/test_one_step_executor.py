@@ -14,11 +14,13 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from dwh_dagster.config.loader import load_project
 from dwh_dagster.definitions import build_definitions
 from dwh_dagster.jobs import job_step_count
-from dwh_dagster.loader import load_project
 from dwh_dagster_tests.conftest import WriteProject
 from dwh_dagster_tests.orchestration.support import EV, Pipe, execute_job_like_the_daemon, write_pipes_project
+
+pytestmark = pytest.mark.slow  # end to end: real processes, servers or many runs; see README Tests
 
 MODES = ("sequential", "parallel", "dag")
 
@@ -90,8 +92,8 @@ def test_step_count_is_the_number_of_enabled_pipelines(write_project: WriteProje
         },
     )
     project = load_project(defs, "dev")
-    assert job_step_count(project, project.jobs["both"]) == 2
-    assert job_step_count(project, project.jobs["first"]) == 1
+    assert job_step_count(project.jobs["both"]) == 2
+    assert job_step_count(project.jobs["first"]) == 1
 
 
 def test_one_step_parallel_job_runs_in_the_run_process_like_the_daemon_runs_it(

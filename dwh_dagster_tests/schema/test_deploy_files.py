@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from dwh_dagster.loader import load_project
+from dwh_dagster.config.loader import load_project
 from dwh_dagster_tests.conftest import REPO_ROOT, YAML_DEFS
 
 DEPLOY = REPO_ROOT / "deploy"

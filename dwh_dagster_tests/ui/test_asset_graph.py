@@ -14,9 +14,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import time
 import urllib.error
@@ -29,6 +26,9 @@ from typing import Any
 import pytest
 
 from dwh_dagster_tests.conftest import REPO_ROOT, YAML_DEFS
+from dwh_dagster_tests.processes import free_port, start, stop, tail
+
+pytestmark = pytest.mark.slow  # end to end: real processes, servers or many runs; see README Tests
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -54,12 +54,6 @@ CHROMIUM_FLAGS = (
     "--disable-dev-shm-usage",
     "--window-size=1600,1000",
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _clean_env(dagster_home: Path) -> dict[str, str]:
@@ -124,17 +118,11 @@ def webserver(tmp_path: Path) -> Iterator[Webserver]:
     workdir.mkdir()
     shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
     (home / ".nux" / "nux.yaml").write_text("seen: 1\n")  # no "Join the Dagster community" dialog
-    port = _free_port()
-    log = (tmp_path / "webserver.log").open("w")
+    port = free_port()
+    log = tmp_path / "webserver.log"
     command = [sys.executable, "-m", "dagster_webserver", "-m", "dwh_dagster.definitions"]
-    server = subprocess.Popen(
-        [*command, "-h", "127.0.0.1", "-p", str(port)],
-        cwd=workdir,
-        env=_clean_env(home),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group: the code server it spawns ends with it
-    )
+    # its own process group: the code server it spawns ends with it
+    server = start([*command, "-h", "127.0.0.1", "-p", str(port)], _clean_env(home), log, cwd=workdir)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + SERVER_START_TIMEOUT
@@ -153,26 +141,11 @@ def webserver(tmp_path: Path) -> Iterator[Webserver]:
                 time.sleep(0.5)
         yield Webserver(url=url, location=location)
     finally:
-        _stop(server)
-        log.close()
+        stop(server)
 
 
 def _tail(tmp_path: Path) -> str:
-    return "\n".join((tmp_path / "webserver.log").read_text(errors="replace").splitlines()[-30:])
-
-
-def _stop(server: subprocess.Popen[bytes]) -> None:
-    """End the webserver's process group (the webserver and its code server), politely first."""
-    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(server.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            server.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    return tail(tmp_path / "webserver.log")
 
 
 def _require_chromium() -> None:

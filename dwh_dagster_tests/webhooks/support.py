@@ -40,7 +40,8 @@ from typing import Any
 
 from dwh_dagster.webhooks.auth import sign
 from dwh_dagster_tests.automation.support import BASE_FILES
-from dwh_dagster_tests.conftest import REPO_ROOT, instance_settings_yaml
+from dwh_dagster_tests.conftest import instance_settings_yaml
+from dwh_dagster_tests.processes import free_port, start, stop
 
 HMAC_VAR = "DWH_TEST_WEBHOOK_HMAC_KEY"
 TOKEN_VAR = "DWH_TEST_WEBHOOK_BEARER"
@@ -159,12 +160,6 @@ def clean_env(dagster_home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Response:
     status: int
@@ -254,9 +249,8 @@ class Receiver:
 
     def output(self) -> str:
         """Everything the server printed so far (stdout and stderr)."""
-        return "".join(
-            (self.log_dir / name).read_text(errors="replace") for name in ("stdout.log", "stderr.log")
-        )
+        log = self.log_dir / "receiver.log"
+        return log.read_text(errors="replace") if log.exists() else ""
 
 
 def signed_headers(
@@ -278,26 +272,8 @@ def serve(defs_dir: Path, env: Mapping[str, str], log_dir: Path) -> Iterator[Rec
     """Start the real receiver on a free port, wait (bounded) until it answers, always stop it."""
     log_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    with (log_dir / "stdout.log").open("wb") as stdout, (log_dir / "stderr.log").open("wb") as stderr:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "dwh_dagster.cli",
-                "webhook",
-                "serve",
-                "--defs",
-                str(defs_dir),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            cwd=REPO_ROOT,
-            env=dict(env),
-            stdout=stdout,
-            stderr=stderr,
-        )
+    command = [sys.executable, "-m", "dwh_dagster.cli", "webhook", "serve", "--defs", str(defs_dir)]
+    process = start([*command, "--host", "127.0.0.1", "--port", str(port)], env, log_dir / "receiver.log")
     receiver = Receiver(process, port, log_dir)
     try:
         deadline = time.monotonic() + SERVER_START_TIMEOUT
@@ -313,13 +289,7 @@ def serve(defs_dir: Path, env: Mapping[str, str], log_dir: Path) -> Iterator[Rec
         assert ready, f"receiver did not answer (exit code {process.poll()}):\n{receiver.output()}"
         yield receiver
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=15)
+        stop(process)
 
 
 def stored_events(store: Path, trigger: str | None = None) -> list[tuple[str, str, Any]]:

@@ -21,8 +21,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from dwh_dagster.config.loader import load_project
 from dwh_dagster.definitions import build_definitions
-from dwh_dagster.loader import load_project
 from dwh_dagster_tests.webhooks.support import (
     BEARER_SECRET,
     HMAC_SECRET,
@@ -36,6 +36,8 @@ from dwh_dagster_tests.webhooks.support import (
     stored_events,
     write_webhook_project,
 )
+
+pytestmark = pytest.mark.slow  # end to end: real processes, servers or many runs; see README Tests
 
 MIB = 1024 * 1024
 PUSH = {

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from dwh_dagster.errors import ConfigError, FieldPath, did_you_mean, list_choices
-from dwh_dagster.models.base import ENVIRONMENTS
-from dwh_dagster.yaml_loading import Document
+from dwh_dagster.config.documents import Document
+from dwh_dagster.config.errors import ConfigError, FieldPath, did_you_mean, list_choices
+from dwh_dagster.config.models.base import ENVIRONMENTS
 
 DEFAULT_ENVIRONMENT = "dev"
 ENVIRONMENT_VAR = "ENVIRONMENT"

@@ -6,8 +6,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field, PositiveInt
 
-from dwh_dagster.models.base import (
+from dwh_dagster.config.models.base import (
     EnvironmentOverlays,
+    FilesystemConnection,
     Name,
     SecretRef,
     StrictModel,
@@ -36,6 +37,15 @@ def _settings_field() -> DestinationSettings:
     return Field(default_factory=DestinationSettings, description="Settings shared by all destination types.")
 
 
+class DestinationBase(StrictModel):
+    """Fields every destination has."""
+
+    name: Name = Field(description="Unique destination name.")
+    description: str | None = Field(default=None, description="What this destination is.")
+    settings: DestinationSettings = _settings_field()
+    environments: EnvironmentOverlays | None = environments_field()
+
+
 class DuckDbConnection(StrictModel):
     """An embedded DuckDB database file."""
 
@@ -45,15 +55,11 @@ class DuckDbConnection(StrictModel):
     )
 
 
-class DuckDbDestination(StrictModel):
+class DuckDbDestination(DestinationBase):
     """Embedded DuckDB file: the default, needs no server and no secret."""
 
-    name: Name = Field(description="Unique destination name.")
     type: Literal["duckdb"] = Field(description="DuckDB file.")
-    description: str | None = Field(default=None, description="What this destination is.")
     connection: DuckDbConnection = Field(default_factory=DuckDbConnection, description="Database file.")
-    settings: DestinationSettings = _settings_field()
-    environments: EnvironmentOverlays | None = environments_field()
 
 
 class PostgresConnection(StrictModel):
@@ -72,38 +78,19 @@ class PostgresConnection(StrictModel):
     connect_timeout: PositiveInt = Field(default=15, description="Connection timeout in seconds.")
 
 
-class PostgresDestination(StrictModel):
+class PostgresDestination(DestinationBase):
     """PostgreSQL database."""
 
-    name: Name = Field(description="Unique destination name.")
     type: Literal["postgres"] = Field(description="PostgreSQL.")
-    description: str | None = Field(default=None, description="What this destination is.")
     connection: PostgresConnection = Field(description="Server, database, user and password secret.")
-    settings: DestinationSettings = _settings_field()
-    environments: EnvironmentOverlays | None = environments_field()
 
 
-class FilesystemDestinationConnection(StrictModel):
-    """A folder or bucket that receives files."""
-
-    bucket_url: str = Field(
-        description="Local folder (relative to the project root) or fsspec URL (`s3://`, `gs://`, `az://`)."
-    )
-    credentials_secret_key: SecretRef | None = optional_secret_field(
-        "Secret holding the storage credentials as JSON (not needed for local folders)."
-    )
-
-
-class FilesystemDestination(StrictModel):
+class FilesystemDestination(DestinationBase):
     """Files (parquet by default) in a local folder or a bucket."""
 
-    name: Name = Field(description="Unique destination name.")
     type: Literal["filesystem"] = Field(description="Files in a folder or bucket.")
-    description: str | None = Field(default=None, description="What this destination is.")
-    connection: FilesystemDestinationConnection = Field(description="bucket_url and optional credentials.")
+    connection: FilesystemConnection = Field(description="bucket_url and optional credentials.")
     format: Literal["parquet", "jsonl", "csv"] = Field(default="parquet", description="File format written.")
-    settings: DestinationSettings = _settings_field()
-    environments: EnvironmentOverlays | None = environments_field()
 
 
 class DatabricksConnection(StrictModel):
@@ -117,15 +104,11 @@ class DatabricksConnection(StrictModel):
     credentials_secret_key: SecretRef = secret_field("Secret holding the access token.")
 
 
-class DatabricksDestination(StrictModel):
+class DatabricksDestination(DestinationBase):
     """Databricks SQL warehouse."""
 
-    name: Name = Field(description="Unique destination name.")
     type: Literal["databricks"] = Field(description="Databricks.")
-    description: str | None = Field(default=None, description="What this destination is.")
     connection: DatabricksConnection = Field(description="Host, HTTP path, catalog and token secret.")
-    settings: DestinationSettings = _settings_field()
-    environments: EnvironmentOverlays | None = environments_field()
 
 
 class SnowflakeConnection(StrictModel):
@@ -139,15 +122,11 @@ class SnowflakeConnection(StrictModel):
     credentials_secret_key: SecretRef = secret_field("Secret holding the password.")
 
 
-class SnowflakeDestination(StrictModel):
+class SnowflakeDestination(DestinationBase):
     """Snowflake."""
 
-    name: Name = Field(description="Unique destination name.")
     type: Literal["snowflake"] = Field(description="Snowflake.")
-    description: str | None = Field(default=None, description="What this destination is.")
     connection: SnowflakeConnection = Field(description="Account, database, user and password secret.")
-    settings: DestinationSettings = _settings_field()
-    environments: EnvironmentOverlays | None = environments_field()
 
 
 class BigQueryConnection(StrictModel):
@@ -158,15 +137,11 @@ class BigQueryConnection(StrictModel):
     credentials_secret_key: SecretRef = secret_field("Secret holding the service-account JSON.")
 
 
-class BigQueryDestination(StrictModel):
+class BigQueryDestination(DestinationBase):
     """Google BigQuery."""
 
-    name: Name = Field(description="Unique destination name.")
     type: Literal["bigquery"] = Field(description="BigQuery.")
-    description: str | None = Field(default=None, description="What this destination is.")
     connection: BigQueryConnection = Field(description="Project, location and service-account secret.")
-    settings: DestinationSettings = _settings_field()
-    environments: EnvironmentOverlays | None = environments_field()
 
 
 class MotherDuckConnection(StrictModel):
@@ -176,15 +151,11 @@ class MotherDuckConnection(StrictModel):
     credentials_secret_key: SecretRef = secret_field("Secret holding the MotherDuck token.")
 
 
-class MotherDuckDestination(StrictModel):
+class MotherDuckDestination(DestinationBase):
     """MotherDuck (hosted DuckDB)."""
 
-    name: Name = Field(description="Unique destination name.")
     type: Literal["motherduck"] = Field(description="MotherDuck.")
-    description: str | None = Field(default=None, description="What this destination is.")
     connection: MotherDuckConnection = Field(description="Database and token secret.")
-    settings: DestinationSettings = _settings_field()
-    environments: EnvironmentOverlays | None = environments_field()
 
 
 DestinationModel = (

@@ -3,41 +3,19 @@
 from __future__ import annotations
 
 import re
-import types
 import typing
-from typing import Any, Union
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from dwh_dagster.errors import ConfigError, FieldPath, describe_value, did_you_mean, list_choices
-from dwh_dagster.yaml_loading import Document
+from dwh_dagster.config.annotations import union_members, unwrap
+from dwh_dagster.config.documents import Document
+from dwh_dagster.config.errors import ConfigError, FieldPath, describe_value, did_you_mean, list_choices
 
 _QUOTED = re.compile(r"'([^']*)'")
 _TYPE_MISMATCH = frozenset(
     {"dict_type", "list_type", "model_type", "model_attributes_type", "string_type", "int_type", "bool_type"}
 )
-
-
-def _unwrap(tp: Any) -> Any:
-    """Strip Annotated and Optional layers."""
-    while True:
-        origin = typing.get_origin(tp)
-        if origin is typing.Annotated:
-            tp = typing.get_args(tp)[0]
-            continue
-        if origin in (Union, types.UnionType):
-            args = [a for a in typing.get_args(tp) if a is not type(None)]
-            if len(args) == 1:
-                tp = args[0]
-                continue
-        return tp
-
-
-def _union_members(tp: Any) -> list[Any]:
-    tp = _unwrap(tp)
-    if typing.get_origin(tp) in (Union, types.UnionType):
-        return [_unwrap(a) for a in typing.get_args(tp) if a is not type(None)]
-    return [tp]
 
 
 def _field_by_key(model: type[BaseModel], key: str) -> Any:
@@ -48,18 +26,18 @@ def _field_by_key(model: type[BaseModel], key: str) -> Any:
 
 
 def _models(tp: Any) -> list[type[BaseModel]]:
-    return [m for m in _union_members(tp) if isinstance(m, type) and issubclass(m, BaseModel)]
+    return [m for m in union_members(tp) if isinstance(m, type) and issubclass(m, BaseModel)]
 
 
 def _containers(tp: Any) -> list[Any]:
-    return [m for m in _union_members(tp) if typing.get_origin(m) in (list, dict)]
+    return [m for m in union_members(tp) if typing.get_origin(m) in (list, dict)]
 
 
 def _tag_values(model: type[BaseModel]) -> tuple[str, ...]:
     info = model.model_fields.get("type")
     if info is None:
         return ()
-    tp = _unwrap(info.annotation)
+    tp = unwrap(info.annotation)
     if typing.get_origin(tp) is typing.Literal:
         return tuple(str(a) for a in typing.get_args(tp))
     return ()

@@ -7,6 +7,7 @@ Python's recursion limit.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import pairwise
 
 
 def _closing_paths(graph: Mapping[str, Sequence[str]], roots: Iterable[str]) -> Iterator[list[str]]:
@@ -87,3 +88,27 @@ def topological_order(before: Mapping[str, Sequence[str]], nodes: Sequence[str])
                 stack.pop()
                 placed.append(node)
     return placed
+
+
+def run_order_constraints(
+    depends_on: Mapping[str, Sequence[str]],
+    dag_jobs: Iterable[Mapping[str, Sequence[str]]] = (),
+    sequential_jobs: Iterable[Sequence[str]] = (),
+) -> dict[str, list[str]]:
+    """For each pipeline, the pipelines that must run before it.
+
+    ``depends_on``: each pipeline's own ``depends_on`` (every pipeline is a key); ``dag_jobs``: per
+    dag job, each entry's ``depends_on``; ``sequential_jobs``: per sequential job, its enabled
+    pipelines in run order (each runs after the one before it).
+    """
+    before = {name: list(earlier) for name, earlier in depends_on.items()}
+    for job in dag_jobs:
+        for name, earlier_names in job.items():
+            for earlier in earlier_names:
+                if earlier not in before[name]:
+                    before[name] = [*before[name], earlier]
+    for names in sequential_jobs:
+        for earlier, later in pairwise(names):
+            if earlier not in before[later]:
+                before[later] = [*before[later], earlier]
+    return before

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, PositiveInt
 
-from dwh_dagster.models.base import (
+from dwh_dagster.config.models.base import (
     EnvironmentOverlays,
     Name,
     SecretRef,

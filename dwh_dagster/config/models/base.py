@@ -85,3 +85,14 @@ PrimaryKey = str | list[str]
 
 Tags = list[str] | dict[str, str]
 """Tags as a list of labels (``[daily, production]``) or a mapping of key to value."""
+
+
+class FilesystemConnection(StrictModel):
+    """A local folder or a bucket, with optional credentials (a filesystem source or destination)."""
+
+    bucket_url: str = Field(
+        description="Local folder (relative to the project root) or fsspec URL (`s3://`, `gs://`, `az://`)."
+    )
+    credentials_secret_key: SecretRef | None = optional_secret_field(
+        "Secret holding the storage credentials as JSON (not needed for local folders)."
+    )

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dwh_dagster.models.base import StrictModel
-from dwh_dagster.models.channels import ChannelFile
-from dwh_dagster.models.destinations import DestinationFile
-from dwh_dagster.models.jobs import JobFile
-from dwh_dagster.models.pipelines import PipelineFile
-from dwh_dagster.models.secrets import SecretsMappingFile
-from dwh_dagster.models.sources import SourceFile
-from dwh_dagster.models.triggers import TriggerFile
+from dwh_dagster.config.models.base import StrictModel
+from dwh_dagster.config.models.channels import ChannelFile
+from dwh_dagster.config.models.destinations import DestinationFile
+from dwh_dagster.config.models.jobs import JobFile
+from dwh_dagster.config.models.pipelines import PipelineFile
+from dwh_dagster.config.models.secrets import SecretsMappingFile
+from dwh_dagster.config.models.sources import SourceFile
+from dwh_dagster.config.models.triggers import TriggerFile
 
 
 @dataclass(frozen=True)

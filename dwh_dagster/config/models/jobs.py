@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, NonNegativeFloat, PositiveInt
 
-from dwh_dagster.models.base import (
+from dwh_dagster.config.models.base import (
     EnvironmentOverlays,
     Name,
     StrictModel,
@@ -85,6 +85,12 @@ class Job(StrictModel):
     sla: JobSla | None = Field(default=None, description="Maximum run duration and what to do on breach.")
     tags: Tags = Field(default_factory=dict, description="Tags on the job and its runs.")
     environments: EnvironmentOverlays | None = environments_field()
+
+    def entries_in_run_order(self, *, include_disabled: bool = False) -> list[JobPipeline]:
+        """The pipeline entries in run order: by ``order``, then by position in the file."""
+        indexed = list(enumerate(self.pipelines))
+        indexed.sort(key=lambda item: (item[1].order if item[1].order is not None else item[0], item[0]))
+        return [entry for _, entry in indexed if include_disabled or entry.enabled]
 
 
 class JobFile(StrictModel):

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from dwh_dagster.errors import ConfigError, FieldPath, format_field_path
+from dwh_dagster.config.errors import ConfigError, FieldPath, format_field_path
 
 Position = tuple[int, int]  # 1-based line and column
 

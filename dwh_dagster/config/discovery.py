@@ -1,7 +1,7 @@
-"""Find, parse, validate and cross-check every YAML file of a defs directory.
+"""Discovery and per-file loading: every YAML file of a defs directory, parsed, overlaid for the
+environment and validated against the model of its kind.
 
-``load_project`` is the one entry point: the CLI and the Dagster definitions both call it,
-so ``dwh validate`` and ``dagster definitions validate`` can never disagree.
+Nothing here looks across files; :mod:`dwh_dagster.config.index` does that.
 """
 
 from __future__ import annotations
@@ -10,13 +10,14 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from dwh_dagster.environments import apply_environment_overlay, resolve_environment
-from dwh_dagster.errors import ConfigError, ProjectConfigError, describe_value, did_you_mean, list_choices
-from dwh_dagster.models.files import (
+from dwh_dagster.config.documents import Document, parse_yaml_file
+from dwh_dagster.config.environments import apply_environment_overlay
+from dwh_dagster.config.errors import ConfigError, describe_value, did_you_mean, list_choices
+from dwh_dagster.config.models.files import (
     FILE_KINDS,
     KIND_BY_FOLDER,
     KIND_BY_TOP_KEY,
@@ -24,13 +25,13 @@ from dwh_dagster.models.files import (
     SECRETS_KIND,
     FileKind,
 )
-from dwh_dagster.project import Project
-from dwh_dagster.validation import translate_validation_error
-from dwh_dagster.yaml_loading import Document, parse_yaml_file
+from dwh_dagster.config.translate import translate_validation_error
 
 DEFS_DIR_VAR = "DWH_DEFS_DIR"
 DEFAULT_DEFS_FOLDER = "yaml_defs"
 YAML_SUFFIXES = (".yaml", ".yml")
+
+M = TypeVar("M")
 
 
 def default_defs_dir() -> Path:
@@ -41,11 +42,11 @@ def default_defs_dir() -> Path:
     here = Path.cwd() / DEFAULT_DEFS_FOLDER
     if here.is_dir():
         return here.resolve()
-    return (Path(__file__).resolve().parent.parent / DEFAULT_DEFS_FOLDER).resolve()
+    return (Path(__file__).resolve().parent.parent.parent / DEFAULT_DEFS_FOLDER).resolve()
 
 
 @dataclass(frozen=True)
-class LoadedObject:
+class LoadedObject(Generic[M]):
     """One validated object and the file it came from.
 
     Where each value stands in the file is not kept: in a large project those positions would
@@ -55,7 +56,7 @@ class LoadedObject:
 
     kind: FileKind
     name: str
-    model: BaseModel
+    model: M
     file: Path
     environment: str
 
@@ -118,7 +119,7 @@ def discover_files(
     return found, errors, misplaced
 
 
-def _kind_by_content(path: Path) -> str | None:
+def kind_by_content(path: Path) -> str | None:
     """The kind a misplaced file defines, read from its top-level key (None when unreadable)."""
     doc, _ = parse_yaml_file(path)
     if doc is None or not isinstance(doc.data, dict):
@@ -127,9 +128,10 @@ def _kind_by_content(path: Path) -> str | None:
     return kinds[0] if len(kinds) == 1 else None
 
 
-def _load_document(
+def load_document(
     path: Path, folder_kind: FileKind | None, environment: str
-) -> tuple[LoadedObject | None, list[ConfigError]]:
+) -> tuple[LoadedObject[Any] | None, list[ConfigError]]:
+    """The validated object of one file, or the errors that kept it from loading."""
     doc, errors = parse_yaml_file(path)
     if doc is None or errors:
         return None, errors
@@ -207,40 +209,3 @@ def _load_document(
     inner: Any = getattr(model, kind.top_key)
     name = getattr(inner, "name", kind.top_key)
     return LoadedObject(kind, name, inner, path, environment), []
-
-
-def load_project(defs_dir: Path | str | None = None, environment: str | None = None) -> Project:
-    """Load and check every config; raise :class:`ProjectConfigError` with all problems at once."""
-    from dwh_dagster.checks import build_project
-
-    env = resolve_environment(environment)
-    root = Path(defs_dir).expanduser().resolve() if defs_dir is not None else default_defs_dir()
-    if not root.is_dir():
-        raise ProjectConfigError(
-            [
-                ConfigError(
-                    root, "defs directory not found", hint=f"create it, set {DEFS_DIR_VAR} or pass --defs DIR"
-                )
-            ]
-        )
-    files, errors, misplaced = discover_files(root)
-    loaded: list[LoadedObject] = []
-    # kinds with a file that did not load: references to them are not reported as unknown,
-    # since the file they most likely name has its own error already
-    failed_kinds: set[str] = set()
-    for path, kind in files:
-        obj, file_errors = _load_document(path, kind, env)
-        errors.extend(file_errors)
-        if obj is not None:
-            loaded.append(obj)
-        else:
-            if kind is not None:
-                failed_kinds.add(kind.kind)
-            misplaced.append(path)
-    failed_kinds.update(k for k in map(_kind_by_content, misplaced) if k)
-    project, check_errors = build_project(root, env, loaded, failed_kinds)
-    errors.extend(check_errors)
-    if errors:
-        raise ProjectConfigError(errors)
-    assert project is not None
-    return project

@@ -8,16 +8,16 @@ read only when a run needs them and are never put in messages.
 from __future__ import annotations
 
 import os
-import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
 
-from dwh_dagster.errors import FieldPath
-from dwh_dagster.models.base import SECRET_REF
-from dwh_dagster.models.secrets import SecretEntry
+from dwh_dagster.config.annotations import has_annotated_marker
+from dwh_dagster.config.errors import FieldPath
+from dwh_dagster.config.models.base import SECRET_REF
+from dwh_dagster.config.models.secrets import SecretEntry
 
 SECRET_KEY_SUFFIX = "_secret_key"
 
@@ -34,18 +34,7 @@ def secret_key_of(reference: str, mapping: Mapping[str, SecretEntry]) -> str | N
 
 
 def _has_secret_marker(annotation: Any, metadata: list[Any]) -> bool:
-    if any(m is SECRET_REF for m in metadata):
-        return True
-    stack = [annotation]
-    while stack:
-        tp = stack.pop()
-        if typing.get_origin(tp) is typing.Annotated:
-            if any(m is SECRET_REF for m in typing.get_args(tp)[1:]):
-                return True
-            stack.append(typing.get_args(tp)[0])
-        else:
-            stack.extend(a for a in typing.get_args(tp) if not isinstance(a, str))
-    return False
+    return any(m is SECRET_REF for m in metadata) or has_annotated_marker(annotation, SECRET_REF)
 
 
 def iter_secret_references(model: BaseModel, prefix: FieldPath = ()) -> Iterator[tuple[FieldPath, str]]:

@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, PositiveFloat, PositiveInt, model_validator
 
-from dwh_dagster.errors import did_you_mean
-from dwh_dagster.models.base import (
+from dwh_dagster.config.errors import did_you_mean
+from dwh_dagster.config.models.base import (
     EnvironmentOverlays,
     Name,
     SecretRef,
@@ -175,7 +175,6 @@ class FileArrivedEvent(StrictModel):
 EventSpec = Annotated[
     JobFinishedEvent | AssetMaterializedEvent | FileArrivedEvent, Field(discriminator="type")
 ]
-EVENT_TYPES: tuple[str, ...] = tag_values(JobFinishedEvent | AssetMaterializedEvent | FileArrivedEvent)
 
 
 class EventTrigger(TriggerBase):

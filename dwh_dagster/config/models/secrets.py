@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from dwh_dagster.models.base import EnvironmentOverlays, StrictModel, environments_field
+from dwh_dagster.config.models.base import EnvironmentOverlays, StrictModel, environments_field
 
 _ENV_VAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

@@ -8,15 +8,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
-from dwh_dagster.models.base import (
+from dwh_dagster.config.models.base import (
     EnvironmentOverlays,
+    FilesystemConnection,
     Name,
     PrimaryKey,
     SecretRef,
     StrictModel,
     WriteDisposition,
     environments_field,
-    optional_secret_field,
     secret_field,
     tag_values,
 )
@@ -302,21 +302,6 @@ class RestApiResource(StrictModel):
         return self
 
 
-PARENT_REFERENCE = re.compile(r"\{resources\.([^.}]+)\.([^}]+)\}")
-"""``{resources.<parent>.<field>}`` in a path or param makes a resource the child of ``<parent>``."""
-
-
-def parent_resources(resource: RestApiResource) -> list[str]:
-    """Names of the resources a rest_api resource reads its path or params from, in order."""
-    texts = [resource.endpoint.path, *(str(v) for v in resource.endpoint.params.values())]
-    found: list[str] = []
-    for text in texts:
-        for parent, _field in PARENT_REFERENCE.findall(text):
-            if parent not in found:
-                found.append(parent)
-    return found
-
-
 def _check_merge_key(disposition: str, primary_key: object) -> None:
     if disposition == "merge" and not primary_key:
         raise ValueError("write_disposition 'merge' needs a primary_key to merge on; add primary_key")
@@ -443,17 +428,6 @@ class FilesystemResource(StrictModel):
         return self
 
 
-class FilesystemConnection(StrictModel):
-    """Where the files are."""
-
-    bucket_url: str = Field(
-        description="Local folder (relative to the project root) or fsspec URL (`s3://`, `gs://`, `az://`)."
-    )
-    credentials_secret_key: SecretRef | None = optional_secret_field(
-        "Secret holding the storage credentials as JSON (not needed for local folders)."
-    )
-
-
 class FilesystemSource(StrictModel):
     """Files (csv, jsonl, parquet) read through dlt's filesystem source."""
 
@@ -473,7 +447,6 @@ class FilesystemSource(StrictModel):
 
 Source = Annotated[RestApiSource | SqlDatabaseSource | FilesystemSource, Field(discriminator="type")]
 SourceModel = RestApiSource | SqlDatabaseSource | FilesystemSource
-SOURCE_TYPES: tuple[str, ...] = tag_values(SourceModel)
 
 
 class SourceFile(StrictModel):

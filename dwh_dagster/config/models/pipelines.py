@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, NonNegativeFloat, PositiveInt
 
-from dwh_dagster.models.base import (
+from dwh_dagster.config.models.base import (
     EnvironmentOverlays,
     Name,
     StrictModel,

@@ -1,0 +1,137 @@
+"""Resolution: a checked :class:`ProjectIndex` becomes a :class:`ResolvedProject`.
+
+Runs only after every rule passed, so every reference resolves; a reference that does not is a
+bug in a rule and fails with ``KeyError``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dwh_dagster.config.index import ObjectTable, ProjectIndex
+from dwh_dagster.config.models.channels import CHANNEL_TYPES
+from dwh_dagster.config.models.sources import RestApiSource
+from dwh_dagster.config.models.triggers import AssetMaterializedEvent, EventTrigger, JobFinishedEvent
+from dwh_dagster.config.resolved import (
+    ResolvedJob,
+    ResolvedJobEntry,
+    ResolvedPipeline,
+    ResolvedProject,
+    ResolvedTrigger,
+)
+from dwh_dagster.config.rest_api import parent_resource
+
+
+def _name(table: ObjectTable[Any], reference: str) -> str:
+    name = table.lookup(reference)
+    if name is None:
+        raise KeyError(f"unresolved {table.label} reference '{reference}' (a rule should have reported it)")
+    return name
+
+
+def _resolve_pipelines(index: ProjectIndex) -> dict[str, ResolvedPipeline]:
+    out: dict[str, ResolvedPipeline] = {}
+    for name in sorted(index.pipelines.objects):
+        obj = index.pipelines.objects[name]
+        pipeline = obj.model
+        source = index.sources.objects[_name(index.sources, pipeline.source.config_file)].model
+        destination = index.destinations.objects[
+            _name(index.destinations, pipeline.destination.config_file)
+        ].model
+        dataset = pipeline.destination.dataset_name or destination.settings.schema_name
+        if dataset is None:
+            raise KeyError(f"pipeline '{name}' has no dataset (a rule should have reported it)")
+        available = source.resource_names()
+        chosen = set(pipeline.source.resources) if pipeline.source.resources is not None else None
+        resources = tuple(r for r in available if chosen is None or r in chosen)
+        parents: dict[str, str] = {}
+        if isinstance(source, RestApiSource):
+            for resource in source.resources:
+                parent = parent_resource(resource)
+                if parent is not None and resource.name in resources:
+                    parents[resource.name] = parent
+        out[name] = ResolvedPipeline(
+            model=pipeline,
+            source=source,
+            destination=destination,
+            dataset=dataset,
+            resources=resources,
+            parents=parents,
+            depends_on=tuple(_name(index.pipelines, ref) for ref in pipeline.depends_on),
+            file=obj.file,
+        )
+    return out
+
+
+def _resolve_jobs(index: ProjectIndex, pipelines: dict[str, ResolvedPipeline]) -> dict[str, ResolvedJob]:
+    out: dict[str, ResolvedJob] = {}
+    for name in sorted(index.jobs.objects):
+        obj = index.jobs.objects[name]
+        job = obj.model
+        entries = tuple(
+            ResolvedJobEntry(
+                model=entry,
+                pipeline=pipelines[_name(index.pipelines, entry.name)],
+                depends_on=tuple(_name(index.pipelines, ref) for ref in entry.depends_on),
+            )
+            for entry in job.entries_in_run_order(include_disabled=True)
+        )
+        channels = tuple(
+            index.channels.lookup(ref) or ref  # a type name without a file: that type's default channel
+            for ref in job.notifications.channels
+        )
+        out[name] = ResolvedJob(model=job, all_entries=entries, channels=channels, file=obj.file)
+    return out
+
+
+def _resolve_triggers(
+    index: ProjectIndex, jobs: dict[str, ResolvedJob], pipelines: dict[str, ResolvedPipeline]
+) -> dict[str, ResolvedTrigger]:
+    out: dict[str, ResolvedTrigger] = {}
+    for name in sorted(index.triggers.objects):
+        obj = index.triggers.objects[name]
+        trigger = obj.model
+        watched_job = None
+        watched: tuple[ResolvedPipeline, ...] = ()
+        if isinstance(trigger, EventTrigger):
+            event = trigger.event
+            if isinstance(event, JobFinishedEvent):
+                watched_job = jobs[_name(index.jobs, event.job)]
+            elif isinstance(event, AssetMaterializedEvent):
+                watched = tuple(pipelines[_name(index.pipelines, ref)] for ref in event.pipelines)
+        out[name] = ResolvedTrigger(
+            model=trigger,
+            job=jobs[_name(index.jobs, trigger.job)],
+            watched_job=watched_job,
+            watched_pipelines=watched,
+            file=obj.file,
+        )
+    return out
+
+
+def resolve_project(index: ProjectIndex) -> ResolvedProject:
+    """The resolved project of an index that passed every rule."""
+    pipelines = _resolve_pipelines(index)
+    jobs = _resolve_jobs(index, pipelines)
+    default_channels = frozenset(
+        channel
+        for job in jobs.values()
+        for channel in job.channels
+        if channel in CHANNEL_TYPES and channel not in index.channels.objects
+    )
+    files = {(table.kind.kind, obj.name): obj.file for table in index.tables() for obj in table}
+    return ResolvedProject(
+        defs_dir=index.root,
+        environment=index.environment,
+        sources={name: index.sources.objects[name].model for name in sorted(index.sources.objects)},
+        destinations={
+            name: index.destinations.objects[name].model for name in sorted(index.destinations.objects)
+        },
+        pipelines=pipelines,
+        jobs=jobs,
+        triggers=_resolve_triggers(index, jobs, pipelines),
+        channels={name: index.channels.objects[name].model for name in sorted(index.channels.objects)},
+        default_channels=default_channels,
+        secrets=dict(sorted(index.secrets.items())),
+        files=files,
+    )

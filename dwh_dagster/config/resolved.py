@@ -1,0 +1,171 @@
+"""The resolved project: every object of one environment with its references followed.
+
+A pipeline carries its source, destination, dataset, resources and the parent of each resource;
+a job carries its entries with their pipelines; a trigger carries the job it starts. The Dagster
+factories take this and nothing else: they never look a name up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dwh_dagster.config.models.channels import ChannelModel
+from dwh_dagster.config.models.destinations import DestinationModel
+from dwh_dagster.config.models.jobs import Job, JobPipeline
+from dwh_dagster.config.models.pipelines import Pipeline
+from dwh_dagster.config.models.secrets import SecretEntry
+from dwh_dagster.config.models.sources import ResourceModel, SourceModel, find_resource
+from dwh_dagster.config.models.triggers import TriggerModel
+from dwh_dagster.config.ordering import run_order_constraints, topological_order
+from dwh_dagster.config.secrets import SecretResolver
+
+
+def resolve_local_path(root: Path, value: str) -> str:
+    """``value`` made absolute against ``root`` when it is a local path; URLs are returned unchanged."""
+    if "://" in value or value.startswith("md:"):
+        return value
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else root / path)
+
+
+@dataclass(frozen=True)
+class ResolvedPipeline:
+    """A pipeline with what it reads and where it writes."""
+
+    model: Pipeline
+    source: SourceModel
+    destination: DestinationModel
+    dataset: str
+    resources: tuple[str, ...]
+    """The resources it loads, in source order."""
+    parents: Mapping[str, str]
+    """For each loaded rest_api child resource, the resource it reads its parent records from."""
+    depends_on: tuple[str, ...]
+    """Names of the pipelines it depends on (its own ``depends_on``: lineage)."""
+    file: Path
+
+    @property
+    def name(self) -> str:
+        """The pipeline's name."""
+        return self.model.name
+
+    def resource(self, name: str) -> ResourceModel:
+        """The source's model of one resource (or table)."""
+        return find_resource(self.source, name)
+
+
+@dataclass(frozen=True)
+class ResolvedJobEntry:
+    """One pipeline entry of a job."""
+
+    model: JobPipeline
+    pipeline: ResolvedPipeline
+    depends_on: tuple[str, ...]
+    """Names of the pipelines this entry waits for (``dag`` jobs)."""
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the pipeline runs as part of the job."""
+        return self.model.enabled
+
+
+@dataclass(frozen=True)
+class ResolvedJob:
+    """A job with its entries, in run order."""
+
+    model: Job
+    all_entries: tuple[ResolvedJobEntry, ...]
+    """Every entry, disabled ones too, in run order."""
+    channels: tuple[str, ...]
+    """Its notification channels by name (a default channel is named by its type)."""
+    file: Path
+
+    @property
+    def name(self) -> str:
+        """The job's name."""
+        return self.model.name
+
+    @property
+    def mode(self) -> str:
+        """Its execution mode: ``sequential``, ``parallel`` or ``dag``."""
+        return self.model.execution.mode
+
+    @property
+    def entries(self) -> tuple[ResolvedJobEntry, ...]:
+        """The enabled entries, in run order."""
+        return tuple(entry for entry in self.all_entries if entry.enabled)
+
+    @property
+    def pipelines(self) -> tuple[ResolvedPipeline, ...]:
+        """The pipelines of the enabled entries, in run order."""
+        return tuple(entry.pipeline for entry in self.entries)
+
+
+@dataclass(frozen=True)
+class ResolvedTrigger:
+    """A trigger with the job it starts and, for events, what it watches."""
+
+    model: TriggerModel
+    job: ResolvedJob
+    watched_job: ResolvedJob | None = None
+    """The job whose runs a ``job_succeeded`` / ``job_failed`` event watches."""
+    watched_pipelines: tuple[ResolvedPipeline, ...] = ()
+    """The pipelines whose tables an ``asset_materialized`` event watches."""
+    file: Path | None = None
+
+    @property
+    def name(self) -> str:
+        """The trigger's name."""
+        return self.model.name
+
+
+@dataclass(frozen=True)
+class ResolvedProject:
+    """Every config of one defs directory in one environment, cross-checked and resolved."""
+
+    defs_dir: Path
+    environment: str
+    sources: Mapping[str, SourceModel]
+    destinations: Mapping[str, DestinationModel]
+    pipelines: Mapping[str, ResolvedPipeline]
+    jobs: Mapping[str, ResolvedJob]
+    triggers: Mapping[str, ResolvedTrigger]
+    channels: Mapping[str, ChannelModel]
+    default_channels: frozenset[str]
+    """Channel types used by a job without a file of their own (configured by env vars)."""
+    secrets: Mapping[str, SecretEntry]
+    files: Mapping[tuple[str, str], Path] = field(repr=False)
+    """The file of each object, by ``(kind, name)``: ``("sources", "my_api")``."""
+
+    @property
+    def root_dir(self) -> Path:
+        """The project root: relative paths in configs are relative to it."""
+        return self.defs_dir.parent
+
+    def local_path(self, value: str) -> str:
+        """A local path made absolute against the project root; fsspec URLs (``s3://``) unchanged."""
+        return resolve_local_path(self.root_dir, value)
+
+    def run_order_constraints(self, jobs: Sequence[ResolvedJob] | None = None) -> dict[str, list[str]]:
+        """For each pipeline, the pipelines that run before it: its ``depends_on``, the ``depends_on``
+        of dag jobs, and the order of the given sequential jobs (all of them by default)."""
+        sequential = [j for j in (self.jobs.values() if jobs is None else jobs) if j.mode == "sequential"]
+        return run_order_constraints(
+            {name: p.depends_on for name, p in self.pipelines.items()},
+            [
+                {e.pipeline.name: e.depends_on for e in job.all_entries}
+                for job in self.jobs.values()
+                if job.mode == "dag"
+            ],
+            [[p.name for p in job.pipelines] for job in sequential],
+        )
+
+    def run_order(self) -> list[str]:
+        """Every pipeline in one order that satisfies every dependency and every sequential job."""
+        return topological_order(self.run_order_constraints(), sorted(self.pipelines))
+
+    def secret_resolver(self) -> SecretResolver:
+        """Reads this project's secrets from the environment, at run time."""
+        return SecretResolver(self.secrets, self.environment)
