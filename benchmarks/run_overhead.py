@@ -27,7 +27,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,11 +35,13 @@ import textwrap
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager, suppress
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from dwh_dagster_tests.processes import free_port, running, tail
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = Path(__file__).resolve().parent
@@ -56,7 +57,6 @@ CSV_ROWS = 10
 
 POLL_SECONDS = 0.1
 START_TIMEOUT = 180  # webserver answering, both code locations loaded, daemon healthy
-STOP_TIMEOUT = 20  # a process group to stop before it is killed
 HTTP_TIMEOUT = 30
 
 # the run worker's engine event once its process runs (before it loads the code location)
@@ -237,53 +237,6 @@ def process_env(dagster_home: Path, defs_dir: Path) -> dict[str, str]:
 
 
 # --- processes ------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def running(
-    args: Sequence[str], env: dict[str, str], cwd: Path, log: Path, stop_signal: int = signal.SIGTERM
-) -> Iterator[subprocess.Popen[bytes]]:
-    """``args`` in its own process group (output to ``log``), stopped with its whole group on exit."""
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            list(args),
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        yield process
-    finally:
-        stop(process, stop_signal)
-
-
-def stop(process: subprocess.Popen[bytes], stop_signal: int) -> None:
-    """``stop_signal`` to the process group, SIGKILL when it lingers; nothing of the group survives."""
-    pgid = process.pid  # start_new_session: the process leads its own group
-    if process.poll() is None:
-        with suppress(ProcessLookupError):
-            os.killpg(pgid, stop_signal)
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            with suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)
-            process.wait(timeout=STOP_TIMEOUT)
-    with suppress(ProcessLookupError):  # code servers and run workers left in the group
-        os.killpg(pgid, signal.SIGKILL)
-
-
-def tail(log: Path, chars: int = 3000) -> str:
-    return log.read_text(errors="replace")[-chars:] if log.exists() else "(no output)"
 
 
 class Servers:
@@ -586,11 +539,11 @@ def benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     init_storage(env, work)
     with ExitStack() as stack:
         servers.processes["webserver"] = (
-            stack.enter_context(running(web, env, work, logs["webserver"])),
+            stack.enter_context(running(web, env, logs["webserver"], cwd=work)),
             logs["webserver"],
         )
         servers.processes["daemon"] = (
-            stack.enter_context(running(daemon, env, work, logs["daemon"], stop_signal=signal.SIGINT)),
+            stack.enter_context(running(daemon, env, logs["daemon"], cwd=work, stop_signal=signal.SIGINT)),
             logs["daemon"],
         )
         servers.wait_for(lambda: webserver_answers(servers), args.start_timeout, "the webserver", 0.5)
