@@ -1,4 +1,4 @@
-"""``yaml_loading``: positions, duplicate keys, plain dates, merge keys and every way a file is unusable."""
+"""``config.documents``: positions, duplicate keys, plain dates, merge keys, every unusable file."""
 
 from __future__ import annotations
 
