@@ -60,7 +60,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     run = sub.add_parser("run", help="run a job in this process and print the tables it loaded")
     _common(run)
-    run.add_argument("job", metavar="JOB", help="job name")
+    run.add_argument("job", metavar="JOB", nargs="?", help="job name (optional with --select)")
+    run.add_argument(
+        "--select",
+        metavar="SELECTION",
+        help="assets to run, in Dagster's selection syntax; a model or table name stands for its "
+        "key: 'customer_revenue+' is the model and everything downstream (within JOB when given)",
+    )
     run.add_argument("--log-level", default="INFO", help="Dagster console log level (default: INFO)")
     webhook = sub.add_parser("webhook", help="the webhook receiver")
     webhook_sub = webhook.add_subparsers(dest="webhook_command", required=True, metavar="COMMAND")
@@ -181,7 +187,10 @@ def _cmd_docs(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from dwh_dagster.run_command import run_job
 
-    return run_job(_load(args), args.job, log_level=args.log_level.upper())
+    if args.job is None and args.select is None:
+        print("error: name a JOB, or --select the assets to run", file=sys.stderr)
+        return 2
+    return run_job(_load(args), args.job, log_level=args.log_level.upper(), select=args.select)
 
 
 def _cmd_webhook(args: argparse.Namespace) -> int:
@@ -222,8 +231,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except ValueError as exc:
         from dwh_dagster.run_command import UnknownJobError
+        from dwh_dagster.selection import SelectionError
 
-        if not isinstance(exc, UnknownJobError):
+        if not isinstance(exc, UnknownJobError | SelectionError):
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -13,6 +13,10 @@ import dagster as dg
 
 from dwh_dagster.assets.pipeline_assets import build_all_pipeline_assets
 from dwh_dagster.assets.specs import build_source_asset_spec
+from dwh_dagster.assets.transformation_assets import (
+    build_all_transformation_assets,
+    build_eager_automation_sensor,
+)
 from dwh_dagster.automation import build_automation
 from dwh_dagster.config.loader import load_project, project_fingerprint
 from dwh_dagster.config.resolved import ResolvedProject
@@ -21,20 +25,26 @@ from dwh_dagster.notifications.sensors import build_notification_sensors
 
 
 def build_definitions(project: ResolvedProject) -> dg.Definitions:
-    """Assets, jobs, schedules and sensors of a resolved project."""
+    """Assets (sources, loaded tables, transformations), jobs, schedules and sensors of a project."""
     used_sources = sorted({p.source.name for p in project.pipelines.values()})
     jobs = {name: build_job(job) for name, job in project.jobs.items()}
     automation = build_automation(project, jobs)
+    eager = build_eager_automation_sensor(project)
     return dg.Definitions(
         assets=[
             # one definition per source: Dagster merges bare specs into one definition that every
             # job's asset graph then holds whole, which makes loading quadratic in the sources
             *(dg.AssetsDefinition(specs=[build_source_asset_spec(project.sources[n])]) for n in used_sources),
             *build_all_pipeline_assets(project),
+            *build_all_transformation_assets(project),
         ],
         jobs=list(jobs.values()),
         schedules=automation.schedules,
-        sensors=[*automation.sensors, *build_notification_sensors(project, jobs)],
+        sensors=[
+            *automation.sensors,
+            *build_notification_sensors(project, jobs),
+            *([eager] if eager is not None else []),
+        ],
     )
 
 

@@ -17,13 +17,17 @@ def pipeline_asset_keys(pipeline: ResolvedPipeline) -> list[dg.AssetKey]:
 
 
 def job_asset_keys(job: ResolvedJob) -> list[dg.AssetKey]:
-    """The tables of a job's enabled pipelines."""
-    return [key for pipeline in job.pipelines for key in pipeline_asset_keys(pipeline)]
+    """The tables of a job's enabled pipelines and transformations."""
+    return [
+        *(key for pipeline in job.pipelines for key in pipeline_asset_keys(pipeline)),
+        *(dg.AssetKey([t.dataset, t.name]) for t in job.transformations),
+    ]
 
 
 def job_step_count(job: ResolvedJob) -> int:
-    """Steps in a run of the whole job: one per enabled pipeline (a pipeline is one multi-asset op)."""
-    return len({pipeline.name for pipeline in job.pipelines})
+    """Steps in a run of the whole job: one per enabled pipeline (a pipeline is one multi-asset op)
+    and one per destination its transformations are built in."""
+    return len({p.name for p in job.pipelines}) + len({t.destination_name for t in job.transformations})
 
 
 def build_executor(job: ResolvedJob) -> dg.ExecutorDefinition:

@@ -64,11 +64,23 @@ def project_summary(project: ResolvedProject) -> dict[str, Any]:
             }
             for n, p in project.pipelines.items()
         ],
+        "transformations": [
+            {
+                "name": n,
+                "destination": t.destination_name,
+                "dataset": t.dataset,
+                "materialized": t.model.materialized,
+                "reads": [f"{d}.{table}" for d, table in (*t.upstream, *t.external)],
+                "file": _file(project, "transformations", n),
+            }
+            for n, t in project.transformations.items()
+        ],
         "jobs": [
             {
                 "name": n,
                 "mode": j.mode,
                 "pipelines": [p.name for p in j.pipelines],
+                "transformations": [t.name for t in j.transformations],
                 "disabled_pipelines": [e.pipeline.name for e in j.all_entries if not e.enabled],
                 "channels": list(j.channels),
                 "file": _file(project, "jobs", n),
@@ -122,13 +134,21 @@ def render_listing(project: ResolvedProject) -> str:
             f"    Source: {p['source_file']} ({', '.join(p['resources'])})",
             f"    Destination: {p['destination_file']} (dataset {p['dataset']})",
         ]
+    if data["transformations"]:
+        out += ["", f"TRANSFORMATIONS ({len(data['transformations'])}):"]
+        for t in data["transformations"]:
+            out += [
+                f"  • {t['name']} ({t['materialized']}, {t['destination']} dataset {t['dataset']})",
+                f"    Reads: {', '.join(t['reads']) or '-'}",
+            ]
     out += ["", f"JOBS ({len(data['jobs'])}):"]
     for j in data["jobs"]:
-        out += [
-            f"  • {j['name']}",
-            f"    Pipelines: {len(j['pipelines'])} ({', '.join(j['pipelines'])})",
-            f"    Mode: {j['mode']}",
-        ]
+        out += [f"  • {j['name']}", f"    Pipelines: {len(j['pipelines'])} ({', '.join(j['pipelines'])})"]
+        if j["transformations"]:
+            out.append(
+                f"    Transformations: {len(j['transformations'])} ({', '.join(j['transformations'])})"
+            )
+        out.append(f"    Mode: {j['mode']}")
     out += ["", f"TRIGGERS ({len(data['triggers'])}):"]
     for t in data["triggers"]:
         state = "✓ ENABLED" if t["enabled"] else "✗ DISABLED"
@@ -149,6 +169,7 @@ def summary_line(project: ResolvedProject) -> str:
         (len(project.sources), "source"),
         (len(project.destinations), "destination"),
         (len(project.pipelines), "pipeline"),
+        *([(len(project.transformations), "transformation")] if project.transformations else []),
         (len(project.jobs), "job"),
         (len(project.triggers), "trigger"),
         (len(project.channels) + len(project.default_channels), "channel"),

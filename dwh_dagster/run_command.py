@@ -27,24 +27,58 @@ def _value(entry: Any) -> Any:
     return getattr(entry, "value", entry)
 
 
-def run_job(project: ResolvedProject, job_name: str, log_level: str = "INFO") -> int:
-    """Run ``job_name`` in-process; print each table with its row counts; 0 on success, 1 on failure."""
-    from dwh_dagster.definitions import build_definitions
+SELECTION_JOB = "dwh_run_selection"
+"""The job ``dwh run --select`` runs when no job is named: the selection, in one process."""
 
-    if job_name not in project.jobs:
+
+def _job_and_keys(
+    project: ResolvedProject, job_name: str | None, select: str | None
+) -> tuple[dg.JobDefinition, list[dg.AssetKey] | None]:
+    from dwh_dagster.definitions import build_definitions
+    from dwh_dagster.selection import SelectionError, parse_selection
+
+    if job_name is not None and job_name not in project.jobs:
         hint = did_you_mean(job_name, project.jobs)
         raise UnknownJobError(
             f"unknown job '{job_name}'"
             + (f"; {hint}" if hint else "")
             + f" known jobs: {list_choices(project.jobs)}"
         )
-    job = build_definitions(project).resolve_job_def(job_name)
+    defs = build_definitions(project)
+    if select is None:
+        assert job_name is not None
+        return defs.resolve_job_def(job_name), None
+    selection = parse_selection(select, project)
+    graph = defs.resolve_asset_graph()
+    executable = {key for key in selection.resolve(graph) if graph.get(key).is_materializable}
+    if job_name is not None:
+        job = defs.resolve_job_def(job_name)
+        in_job = executable & set(job.asset_layer.selected_asset_keys)
+        if not in_job:
+            raise SelectionError(f"--select '{select}' selects nothing of job '{job_name}'")
+        return job, sorted(in_job)
+    if not executable:
+        raise SelectionError(f"--select '{select}' selects no asset that can be materialized")
+    adhoc = dg.define_asset_job(
+        SELECTION_JOB, selection=dg.AssetSelection.assets(*executable), executor_def=dg.in_process_executor
+    )
+    merged = dg.Definitions.merge(defs, dg.Definitions(jobs=[adhoc]))
+    return merged.resolve_job_def(SELECTION_JOB), None
+
+
+def run_job(
+    project: ResolvedProject, job_name: str | None, log_level: str = "INFO", select: str | None = None
+) -> int:
+    """Run ``job_name`` (or the ``select``-ed assets, or both: the selection within the job)
+    in-process; print each table with its row counts; 0 on success, 1 on failure."""
+    job, keys = _job_and_keys(project, job_name, select)
     with _instance() as instance:
         result = job.execute_in_process(
             instance=instance,
             raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-            tags={"dwh/launched_by": "dwh run"},
+            tags={"dwh/launched_by": "dwh run", **({"dwh/select": select} if select else {})},
+            asset_selection=keys,
         )
     rows = []
     for event in result.get_asset_materialization_events():
@@ -53,21 +87,22 @@ def run_job(project: ResolvedProject, job_name: str, log_level: str = "INFO") ->
         rows.append(
             (
                 materialization.asset_key.to_user_string(),
-                _value(meta.get("rows_loaded", 0)),
+                _value(meta.get("rows_loaded", meta.get("dwh/rows_inserted", "-"))),
                 _value(meta.get("dagster/row_count", "-")),
             )
         )
     print()
     if rows:
         width = max(len(r[0]) for r in rows)
-        print(f"{'table':<{width}}  {'rows loaded':>11}  {'rows in table':>13}")
+        print(f"{'table':<{width}}  {'rows written':>12}  {'rows in table':>13}")
         for table, loaded, total in sorted(rows):
-            print(f"{table:<{width}}  {loaded!s:>11}  {total!s:>13}")
+            print(f"{table:<{width}}  {loaded!s:>12}  {total!s:>13}")
     failures = [e for e in result.all_events if e.is_step_failure]
     for failure in failures:
         error = failure.event_specific_data.error  # type: ignore[union-attr]
         message = error.message.strip() if error else "unknown error"
         print(f"FAILED {failure.step_key}: {message}", file=sys.stderr)
     status = "succeeded" if result.success else "failed"
-    print(f"job {job_name} {status} (run {result.run_id}, environment {project.environment})")
+    label = job_name or SELECTION_JOB
+    print(f"job {label} {status} (run {result.run_id}, environment {project.environment})")
     return 0 if result.success else 1

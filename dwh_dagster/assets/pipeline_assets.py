@@ -138,7 +138,8 @@ def _wait_for_dependencies(context: AssetExecutionContext, policy: StepPolicy) -
         time.sleep(WAIT_POLL_SECONDS)
 
 
-def _failed_steps(context: AssetExecutionContext) -> list[str]:
+def failed_steps(context: AssetExecutionContext) -> list[str]:
+    """Keys of the steps of this run that failed so far."""
     outcomes = _step_outcomes(context)
     return sorted(key for key, outcome in outcomes.items() if outcome == dg.DagsterEventType.STEP_FAILURE)
 
@@ -230,7 +231,7 @@ def build_pipeline_assets(
                 )
                 return
         if policy.fail_fast:
-            failed = _failed_steps(context)
+            failed = failed_steps(context)
             if failed:
                 context.log.warning(
                     f"pipeline {pipeline.name} not run: {', '.join(failed)} failed earlier in this run and "

@@ -83,6 +83,7 @@ def _event(
         out.sensors.append(build_job_finished_sensor(trigger, event, watched, target))
     elif isinstance(event, AssetMaterializedEvent):
         keys = [key for pipeline in resolved.watched_pipelines for key in pipeline_asset_keys(pipeline)]
+        keys += [dg.AssetKey([t.dataset, t.name]) for t in resolved.watched_transformations]
         out.sensors.append(build_asset_materialized_sensor(trigger, event, keys, target))
     else:
         assert isinstance(event, FileArrivedEvent)

@@ -22,6 +22,7 @@ from dwh_dagster.config.models.jobs import Job
 from dwh_dagster.config.models.pipelines import Pipeline
 from dwh_dagster.config.models.secrets import SecretEntry
 from dwh_dagster.config.models.sources import SourceModel
+from dwh_dagster.config.models.transformations import Transformation
 from dwh_dagster.config.models.triggers import TriggerModel
 
 M = TypeVar("M")
@@ -143,15 +144,26 @@ class ProjectIndex:
     jobs: ObjectTable[Job]
     triggers: ObjectTable[TriggerModel]
     channels: ObjectTable[ChannelModel]
+    transformations: ObjectTable[Transformation]
     secrets: dict[str, SecretEntry] = field(default_factory=dict)
     secrets_file: LoadedObject[Any] | None = None
     secrets_failed: bool = False
     errors: list[ConfigError] = field(default_factory=list)
     """Registration problems: duplicate names, a second secrets mapping."""
+    cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Derived data computed once per load (the table lineage), shared by rules and resolution."""
 
     def tables(self) -> tuple[ObjectTable[Any], ...]:
         """The tables of every named kind, in file-kind order."""
-        return (self.sources, self.destinations, self.pipelines, self.jobs, self.triggers, self.channels)
+        return (
+            self.sources,
+            self.destinations,
+            self.pipelines,
+            self.jobs,
+            self.triggers,
+            self.channels,
+            self.transformations,
+        )
 
     def all_objects(self) -> Iterator[LoadedObject[Any]]:
         """Every named object of every kind."""
@@ -183,6 +195,7 @@ def build_index(
         jobs=table("job"),
         triggers=table("trigger"),
         channels=table("channel"),
+        transformations=table("transformation"),
         secrets_failed=SECRETS_KIND.kind in failed,
     )
     by_kind: Mapping[str, ObjectTable[Any]] = {t.kind.kind: t for t in index.tables()}

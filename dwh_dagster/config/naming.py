@@ -28,6 +28,16 @@ def pipeline_op_name(pipeline_name: str) -> str:
     return f"load_{pipeline_name}"
 
 
+def transformation_op_name(destination_name: str) -> str:
+    """Name of the op (multi-asset) that builds the transformations of one destination."""
+    return f"transform_{destination_name}"
+
+
+def transformation_work_table(name: str) -> str:
+    """The table a transformation builds its new rows in before they replace or join its table."""
+    return f"{name}__dwh_new"
+
+
 def dlt_pipeline_name(pipeline_name: str) -> str:
     """Name of the dlt pipeline; dlt keeps its state in the destination under this name."""
     return f"dwh_{pipeline_name}"
@@ -50,5 +60,6 @@ def duckdb_writer_pool(database: str) -> str:
 NOTIFY_FAILURE_SENSOR = "dwh_notify_on_failure"
 NOTIFY_SUCCESS_SENSOR = "dwh_notify_on_success"
 SLA_SENSOR = "dwh_sla_monitor"
-RESERVED_SENSOR_NAMES = (NOTIFY_FAILURE_SENSOR, NOTIFY_SUCCESS_SENSOR, SLA_SENSOR)
+EAGER_AUTOMATION_SENSOR = "dwh_eager_transformations"
+RESERVED_SENSOR_NAMES = (NOTIFY_FAILURE_SENSOR, NOTIFY_SUCCESS_SENSOR, SLA_SENSOR, EAGER_AUTOMATION_SENSOR)
 """Names of the sensors dwh-dagster adds itself; no trigger may take them."""

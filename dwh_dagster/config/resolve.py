@@ -9,17 +9,21 @@ from __future__ import annotations
 from typing import Any
 
 from dwh_dagster.config.index import ObjectTable, ProjectIndex
+from dwh_dagster.config.lineage import table_lineage, upstream_of
 from dwh_dagster.config.models.channels import CHANNEL_TYPES
 from dwh_dagster.config.models.sources import RestApiSource
 from dwh_dagster.config.models.triggers import AssetMaterializedEvent, EventTrigger, JobFinishedEvent
 from dwh_dagster.config.resolved import (
     ResolvedJob,
     ResolvedJobEntry,
+    ResolvedJobTransformation,
     ResolvedPipeline,
     ResolvedProject,
+    ResolvedTransformation,
     ResolvedTrigger,
 )
 from dwh_dagster.config.rest_api import parent_resource
+from dwh_dagster.config.sql import DIALECT_BY_DESTINATION
 
 
 def _name(table: ObjectTable[Any], reference: str) -> str:
@@ -63,7 +67,43 @@ def _resolve_pipelines(index: ProjectIndex) -> dict[str, ResolvedPipeline]:
     return out
 
 
-def _resolve_jobs(index: ProjectIndex, pipelines: dict[str, ResolvedPipeline]) -> dict[str, ResolvedJob]:
+def _resolve_transformations(index: ProjectIndex) -> dict[str, ResolvedTransformation]:
+    lineage = table_lineage(index)
+    out: dict[str, ResolvedTransformation] = {}
+    for name in sorted(index.transformations.objects):
+        obj = index.transformations.objects[name]
+        destination = index.destinations.objects[_name(index.destinations, obj.model.destination)].model
+        upstream: list[tuple[str, str]] = []
+        transformations: list[str] = []
+        external: list[tuple[str, str]] = []
+        for read, producer in upstream_of(lineage, name):
+            if producer is None:
+                external.append((read.dataset, read.table))
+                continue
+            key = (producer.dataset, producer.table)
+            if key not in upstream:
+                upstream.append(key)
+            if producer.kind == "transformation" and producer.name != name:
+                transformations.append(producer.name)
+        out[name] = ResolvedTransformation(
+            model=obj.model,
+            destination=destination,
+            dataset=lineage.datasets[name],
+            dialect=DIALECT_BY_DESTINATION[destination.type],
+            sql=lineage.sql[name],
+            upstream=tuple(k for k in upstream if k != (lineage.datasets[name], name)),
+            upstream_transformations=tuple(dict.fromkeys(transformations)),
+            external=tuple(external),
+            file=obj.file,
+        )
+    return out
+
+
+def _resolve_jobs(
+    index: ProjectIndex,
+    pipelines: dict[str, ResolvedPipeline],
+    transformations: dict[str, ResolvedTransformation],
+) -> dict[str, ResolvedJob]:
     out: dict[str, ResolvedJob] = {}
     for name in sorted(index.jobs.objects):
         obj = index.jobs.objects[name]
@@ -80,12 +120,27 @@ def _resolve_jobs(index: ProjectIndex, pipelines: dict[str, ResolvedPipeline]) -
             index.channels.lookup(ref) or ref  # a type name without a file: that type's default channel
             for ref in job.notifications.channels
         )
-        out[name] = ResolvedJob(model=job, all_entries=entries, channels=channels, file=obj.file)
+        models = tuple(
+            ResolvedJobTransformation(
+                model=entry, transformation=transformations[_name(index.transformations, entry.name)]
+            )
+            for entry in job.transformations_in_order()
+        )
+        out[name] = ResolvedJob(
+            model=job,
+            all_entries=entries,
+            all_transformation_entries=models,
+            channels=channels,
+            file=obj.file,
+        )
     return out
 
 
 def _resolve_triggers(
-    index: ProjectIndex, jobs: dict[str, ResolvedJob], pipelines: dict[str, ResolvedPipeline]
+    index: ProjectIndex,
+    jobs: dict[str, ResolvedJob],
+    pipelines: dict[str, ResolvedPipeline],
+    transformations: dict[str, ResolvedTransformation],
 ) -> dict[str, ResolvedTrigger]:
     out: dict[str, ResolvedTrigger] = {}
     for name in sorted(index.triggers.objects):
@@ -93,17 +148,22 @@ def _resolve_triggers(
         trigger = obj.model
         watched_job = None
         watched: tuple[ResolvedPipeline, ...] = ()
+        watched_models: tuple[ResolvedTransformation, ...] = ()
         if isinstance(trigger, EventTrigger):
             event = trigger.event
             if isinstance(event, JobFinishedEvent):
                 watched_job = jobs[_name(index.jobs, event.job)]
             elif isinstance(event, AssetMaterializedEvent):
                 watched = tuple(pipelines[_name(index.pipelines, ref)] for ref in event.pipelines)
+                watched_models = tuple(
+                    transformations[_name(index.transformations, ref)] for ref in event.transformations
+                )
         out[name] = ResolvedTrigger(
             model=trigger,
             job=jobs[_name(index.jobs, trigger.job)],
             watched_job=watched_job,
             watched_pipelines=watched,
+            watched_transformations=watched_models,
             file=obj.file,
         )
     return out
@@ -112,7 +172,8 @@ def _resolve_triggers(
 def resolve_project(index: ProjectIndex) -> ResolvedProject:
     """The resolved project of an index that passed every rule."""
     pipelines = _resolve_pipelines(index)
-    jobs = _resolve_jobs(index, pipelines)
+    transformations = _resolve_transformations(index)
+    jobs = _resolve_jobs(index, pipelines, transformations)
     default_channels = frozenset(
         channel
         for job in jobs.values()
@@ -129,8 +190,9 @@ def resolve_project(index: ProjectIndex) -> ResolvedProject:
         },
         pipelines=pipelines,
         jobs=jobs,
-        triggers=_resolve_triggers(index, jobs, pipelines),
+        triggers=_resolve_triggers(index, jobs, pipelines, transformations),
         channels={name: index.channels.objects[name].model for name in sorted(index.channels.objects)},
+        transformations=transformations,
         default_channels=default_channels,
         secrets=dict(sorted(index.secrets.items())),
         files=files,

@@ -13,13 +13,15 @@ from pathlib import Path
 
 from dwh_dagster.config.models.channels import ChannelModel
 from dwh_dagster.config.models.destinations import DestinationModel
-from dwh_dagster.config.models.jobs import Job, JobPipeline
+from dwh_dagster.config.models.jobs import Job, JobPipeline, JobTransformation
 from dwh_dagster.config.models.pipelines import Pipeline
 from dwh_dagster.config.models.secrets import SecretEntry
 from dwh_dagster.config.models.sources import ResourceModel, SourceModel, find_resource
+from dwh_dagster.config.models.transformations import Transformation
 from dwh_dagster.config.models.triggers import TriggerModel
 from dwh_dagster.config.ordering import run_order_constraints, topological_order
 from dwh_dagster.config.secrets import SecretResolver
+from dwh_dagster.config.sql import SqlText
 
 
 def resolve_local_path(root: Path, value: str) -> str:
@@ -57,6 +59,49 @@ class ResolvedPipeline:
 
 
 @dataclass(frozen=True)
+class ResolvedTransformation:
+    """A SQL model with the destination it runs in, its dataset, and the tables it reads."""
+
+    model: Transformation
+    destination: DestinationModel
+    dataset: str
+    dialect: str
+    """The sqlglot dialect of its destination."""
+    sql: SqlText
+    """Its SQL and where that stands (the YAML block or the ``sql_file``)."""
+    upstream: tuple[tuple[str, str], ...]
+    """Asset keys of the tables it reads that the project produces (a dlt child table's parent)."""
+    upstream_transformations: tuple[str, ...]
+    """Names of the transformations it reads."""
+    external: tuple[tuple[str, str], ...]
+    """``(dataset, table)`` of the tables it reads that are listed under ``external_tables``."""
+    file: Path
+
+    @property
+    def name(self) -> str:
+        """The transformation's name: also the table or view it writes."""
+        return self.model.name
+
+    @property
+    def destination_name(self) -> str:
+        """Name of the destination it runs in."""
+        return self.destination.name
+
+
+@dataclass(frozen=True)
+class ResolvedJobTransformation:
+    """One transformation entry of a job."""
+
+    model: JobTransformation
+    transformation: ResolvedTransformation
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the transformation runs as part of the job."""
+        return self.model.enabled
+
+
+@dataclass(frozen=True)
 class ResolvedJobEntry:
     """One pipeline entry of a job."""
 
@@ -78,6 +123,8 @@ class ResolvedJob:
     model: Job
     all_entries: tuple[ResolvedJobEntry, ...]
     """Every entry, disabled ones too, in run order."""
+    all_transformation_entries: tuple[ResolvedJobTransformation, ...]
+    """Every transformation entry, disabled ones too, by ``order`` then file position."""
     channels: tuple[str, ...]
     """Its notification channels by name (a default channel is named by its type)."""
     file: Path
@@ -102,6 +149,11 @@ class ResolvedJob:
         """The pipelines of the enabled entries, in run order."""
         return tuple(entry.pipeline for entry in self.entries)
 
+    @property
+    def transformations(self) -> tuple[ResolvedTransformation, ...]:
+        """The enabled transformations, by ``order`` then file position."""
+        return tuple(e.transformation for e in self.all_transformation_entries if e.enabled)
+
 
 @dataclass(frozen=True)
 class ResolvedTrigger:
@@ -113,6 +165,8 @@ class ResolvedTrigger:
     """The job whose runs a ``job_succeeded`` / ``job_failed`` event watches."""
     watched_pipelines: tuple[ResolvedPipeline, ...] = ()
     """The pipelines whose tables an ``asset_materialized`` event watches."""
+    watched_transformations: tuple[ResolvedTransformation, ...] = ()
+    """The transformations an ``asset_materialized`` event watches."""
     file: Path | None = None
 
     @property
@@ -133,6 +187,7 @@ class ResolvedProject:
     jobs: Mapping[str, ResolvedJob]
     triggers: Mapping[str, ResolvedTrigger]
     channels: Mapping[str, ChannelModel]
+    transformations: Mapping[str, ResolvedTransformation]
     default_channels: frozenset[str]
     """Channel types used by a job without a file of their own (configured by env vars)."""
     secrets: Mapping[str, SecretEntry]

@@ -223,6 +223,7 @@ def test_list_json(capsys: pytest.CaptureFixture[str]) -> None:
         "name": "daily_ingestion",
         "mode": "sequential",
         "pipelines": ["my_pipeline"],
+        "transformations": [],
         "disabled_pipelines": [],
         "channels": ["email"],
         "file": "jobs/daily_ingestion.yaml",

@@ -42,12 +42,39 @@ def test_demo_job_loads_every_table(demo_project: Path, run_job: RunJob) -> None
         event.asset_key.to_user_string(): event.event_specific_data.materialization.metadata  # type: ignore[union-attr]
         for event in result.get_asset_materialization_events()
     }
-    assert set(metadata) == {"demo/customers", "demo/orders", "demo/payments"}
+    assert set(metadata) == {
+        "demo/customers",
+        "demo/orders",
+        "demo/payments",
+        "analytics/stg_orders",
+        "analytics/customer_orders",
+        "analytics/daily_revenue",
+        "analytics/sku_sales",
+    }
     assert metadata["demo/orders"]["rows_loaded"].value == 200
     assert metadata["demo/orders"]["dagster/row_count"].value == 200
     assert metadata["demo/orders"]["dwh/load_id"].value != "-"
     columns = {c.name for c in metadata["demo/customers"]["dagster/column_schema"].value.columns}
     assert {"id", "email", "country"} <= columns
+
+
+def test_demo_job_builds_the_analytics_models_over_the_loaded_tables(
+    demo_project: Path, run_job: RunJob
+) -> None:
+    assert run_job(demo_project, "demo_job").success
+    database = demo_project.parent / "data" / "dwh_dev.duckdb"
+    assert duckdb_rows(database, "select count(*) from analytics.stg_orders") == [(200,)]
+    assert duckdb_rows(database, "select count(*), sum(orders) from analytics.customer_orders") == [(50, 200)]
+    revenue = duckdb_rows(database, "select sum(amount) from demo.orders where status <> 'returned'")[0][0]
+    assert duckdb_rows(database, "select sum(revenue) from analytics.daily_revenue") == [(revenue,)]
+    items = duckdb_rows(database, "select sum(quantity) from demo.orders__items")[0][0]
+    assert duckdb_rows(database, "select sum(units) from analytics.sku_sales") == [(items,)]
+    # a second run merges the incremental model: the same days, no duplicates
+    assert run_job(demo_project, "demo_job").success
+    assert duckdb_rows(
+        database, "select count(*) = count(distinct order_date) from analytics.daily_revenue"
+    ) == [(True,)]
+    assert duckdb_rows(database, "select sum(revenue) from analytics.daily_revenue") == [(revenue,)]
 
 
 @pytest.mark.slow

@@ -81,13 +81,6 @@ INVALID_JOBS = [
         "",
     ),
     (job().replace("name: nightly", "name: night-ly"), "job.name", "not a valid name", 2, "night_ly"),
-    (
-        job().replace("    - name: a\n", "    []\n").replace("pipelines:\n", "pipelines:"),
-        "job.pipelines",
-        "must not be empty",
-        3,
-        "",
-    ),
 ]
 
 

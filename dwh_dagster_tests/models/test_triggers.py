@@ -202,12 +202,6 @@ def test_valid_events(event: str, model: type) -> None:
             "unknown type",
             "did you mean 'job_succeeded'?",
         ),
-        (
-            "event: {type: asset_materialized, pipelines: []}",
-            "trigger.event.pipelines",
-            "must not be empty",
-            "",
-        ),
         ("event: {type: file_arrived}", "trigger.event.path", "missing required field 'path'", ""),
         (
             "webhook: {auth: basic, secret_key: s}",

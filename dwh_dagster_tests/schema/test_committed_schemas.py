@@ -25,7 +25,11 @@ def test_settings_map_every_kind_to_its_folder() -> None:
         "yaml_defs/sources/**/*.yml",
     ]
     assert "yaml_defs/secrets_mapping.yaml" in mapping["./.vscode/schemas/secrets.schema.json"]
-    assert len(mapping) == 7
+    assert mapping["./.vscode/schemas/transformation.schema.json"] == [
+        "yaml_defs/transformations/**/*.yaml",
+        "yaml_defs/transformations/**/*.yml",
+    ]
+    assert len(mapping) == 8
 
 
 def test_schema_rejects_unknown_keys_and_lists_enum_values() -> None:

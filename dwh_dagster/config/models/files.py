@@ -11,6 +11,7 @@ from dwh_dagster.config.models.jobs import JobFile
 from dwh_dagster.config.models.pipelines import PipelineFile
 from dwh_dagster.config.models.secrets import SecretsMappingFile
 from dwh_dagster.config.models.sources import SourceFile
+from dwh_dagster.config.models.transformations import TransformationFile
 from dwh_dagster.config.models.triggers import TriggerFile
 
 
@@ -36,6 +37,7 @@ FILE_KINDS: tuple[FileKind, ...] = (
     FileKind("jobs", "jobs", "job", JobFile),
     FileKind("triggers", "triggers", "trigger", TriggerFile),
     FileKind("channels", "channels", "channel", ChannelFile),
+    FileKind("transformations", "transformations", "transformation", TransformationFile),
 )
 SECRETS_KIND = FileKind("secrets", ".", "secrets", SecretsMappingFile)
 SECRETS_FILE_NAMES = ("secrets_mapping.yaml", "secrets_mapping.yml")

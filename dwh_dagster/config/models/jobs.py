@@ -1,4 +1,5 @@
-"""``jobs/*.yaml``: batches of pipelines with execution mode, retries, notifications and SLA."""
+"""``jobs/*.yaml``: batches of pipelines and transformations with execution mode, retries,
+notifications and SLA."""
 
 from __future__ import annotations
 
@@ -26,6 +27,18 @@ class JobPipeline(StrictModel):
     depends_on: list[str] = Field(
         default_factory=list, description="Pipelines of this job that must finish first (`dag` mode)."
     )
+
+
+class JobTransformation(StrictModel):
+    """One transformation of a job."""
+
+    name: str = Field(description="Transformation name (`my_model`) or file name (`my_model.yaml`).")
+    order: int | None = Field(
+        default=None,
+        description="Position among the job's transformations (lower first, where their reads allow); "
+        "file order when omitted.",
+    )
+    enabled: bool = Field(default=True, description="Whether this transformation runs as part of the job.")
 
 
 class JobExecution(StrictModel):
@@ -72,11 +85,18 @@ class JobSla(StrictModel):
 
 
 class Job(StrictModel):
-    """A batch of pipelines run together."""
+    """A batch of pipelines and transformations run together."""
 
     name: Name = Field(description="Unique job name; the Dagster job name.")
     description: str | None = Field(default=None, description="What this job does.")
-    pipelines: list[JobPipeline] = Field(min_length=1, description="Pipelines of this job.")
+    pipelines: list[JobPipeline] = Field(
+        default_factory=list,
+        description="Pipelines of this job (a job has pipelines, transformations or both).",
+    )
+    transformations: list[JobTransformation] = Field(
+        default_factory=list,
+        description="Transformations of this job; each runs after the tables it reads that the run loads.",
+    )
     execution: JobExecution = Field(default_factory=JobExecution, description="Execution mode.")
     retries: JobRetries = Field(default_factory=JobRetries, description="Retry policy of failed steps.")
     notifications: JobNotifications = Field(
@@ -91,6 +111,12 @@ class Job(StrictModel):
         indexed = list(enumerate(self.pipelines))
         indexed.sort(key=lambda item: (item[1].order if item[1].order is not None else item[0], item[0]))
         return [entry for _, entry in indexed if include_disabled or entry.enabled]
+
+    def transformations_in_order(self) -> list[JobTransformation]:
+        """Every transformation entry, disabled ones too: by ``order``, then by position in the file."""
+        indexed = list(enumerate(self.transformations))
+        indexed.sort(key=lambda item: (item[1].order if item[1].order is not None else item[0], item[0]))
+        return [entry for _, entry in indexed]
 
 
 class JobFile(StrictModel):

@@ -154,12 +154,15 @@ class JobFinishedEvent(StrictModel):
 
 
 class AssetMaterializedEvent(StrictModel):
-    """Tables of some pipelines were loaded."""
+    """Tables of some pipelines were loaded, or some transformations were rebuilt."""
 
     type: Literal["asset_materialized"] = Field(
-        description="Assets of the named pipelines were materialized."
+        description="Assets of the named pipelines or transformations were materialized."
     )
-    pipelines: list[str] = Field(min_length=1, description="Pipelines whose tables are watched.")
+    pipelines: list[str] = Field(default_factory=list, description="Pipelines whose tables are watched.")
+    transformations: list[str] = Field(
+        default_factory=list, description="Transformations whose tables are watched."
+    )
 
 
 class FileArrivedEvent(StrictModel):

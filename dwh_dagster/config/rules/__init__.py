@@ -15,9 +15,17 @@ from dwh_dagster.config.rules.jobs import check_jobs
 from dwh_dagster.config.rules.pipelines import check_pipelines
 from dwh_dagster.config.rules.rest_api import check_rest_api_parents
 from dwh_dagster.config.rules.secrets import check_secrets
+from dwh_dagster.config.rules.transformations import check_transformations
 from dwh_dagster.config.rules.triggers import check_triggers
 
 Rule = Callable[[ProjectIndex], list[ConfigError]]
 
-RULES: tuple[Rule, ...] = (check_pipelines, check_jobs, check_triggers, check_rest_api_parents, check_secrets)
+RULES: tuple[Rule, ...] = (
+    check_pipelines,
+    check_transformations,
+    check_jobs,
+    check_triggers,
+    check_rest_api_parents,
+    check_secrets,
+)
 """The rules every load runs, in the order their errors are collected."""

@@ -32,6 +32,28 @@ def _check_pipeline_entries(
     return in_job
 
 
+def _check_transformation_entries(
+    index: ProjectIndex, obj: LoadedObject[Job], errors: list[ConfigError]
+) -> None:
+    """Each transformation entry names a known transformation once."""
+    in_job: dict[str, int] = {}
+    for position, entry in enumerate(obj.model.transformations):
+        at = ("transformations", position, "name")
+        name = index.transformations.resolve(entry.name, obj, at, errors)
+        if name is None:
+            continue
+        if name in in_job:
+            errors.append(
+                obj.error(
+                    at,
+                    f"transformation '{name}' is listed twice in this job",
+                    f"remove the repeat (first at transformations[{in_job[name]}])",
+                )
+            )
+        else:
+            in_job[name] = position
+
+
 def _check_depends_on(
     index: ProjectIndex, obj: LoadedObject[Job], in_job: dict[str, int], errors: list[ConfigError]
 ) -> None:
@@ -97,16 +119,28 @@ def _check_channels(index: ProjectIndex, obj: LoadedObject[Job], errors: list[Co
 
 
 def check_jobs(index: ProjectIndex) -> list[ConfigError]:
-    """Pipelines of each job, dag depends_on, at least one enabled pipeline, and channels."""
+    """Pipelines and transformations of each job, dag depends_on, at least one enabled entry, and
+    channels."""
     errors: list[ConfigError] = []
     for obj in index.jobs:
+        job = obj.model
         in_job = _check_pipeline_entries(index, obj, errors)
+        _check_transformation_entries(index, obj, errors)
         _check_depends_on(index, obj, in_job, errors)
-        if not any(entry.enabled for entry in obj.model.pipelines):
+        if not job.pipelines and not job.transformations:
             errors.append(
                 obj.error(
-                    ("pipelines",),
-                    "every pipeline of this job is disabled",
+                    (),
+                    "this job has no pipelines and no transformations",
+                    "add 'pipelines:' or 'transformations:' with what it runs",
+                )
+            )
+        elif not any(e.enabled for e in job.pipelines) and not any(e.enabled for e in job.transformations):
+            what = "pipeline" if not job.transformations else "entry"
+            errors.append(
+                obj.error(
+                    ("pipelines",) if job.pipelines else ("transformations",),
+                    f"every {what} of this job is disabled",
                     "enable at least one, or disable the job's triggers",
                     at_key=True,
                 )

@@ -48,4 +48,29 @@ def check_triggers(index: ProjectIndex) -> list[ConfigError]:
                             "watch pipelines that the job does not load",
                         )
                     )
+            built_by_target = {
+                index.transformations.lookup(entry.name)
+                for entry in (target_job.transformations if target_job else [])
+                if entry.enabled
+            }
+            for position, model in enumerate(event.transformations):
+                at = ("event", "transformations", position)
+                name = index.transformations.resolve(model, obj, at, errors)
+                if name and name in built_by_target:
+                    errors.append(
+                        obj.error(
+                            at,
+                            f"job '{target}' builds '{name}' itself: each run would start the next",
+                            "watch transformations that the job does not build",
+                        )
+                    )
+            if not event.pipelines and not event.transformations:
+                errors.append(
+                    obj.error(
+                        ("event",),
+                        "an asset_materialized event watches nothing",
+                        "add 'pipelines:' or 'transformations:' with the names to watch",
+                        at_key=True,
+                    )
+                )
     return errors

@@ -1,0 +1,213 @@
+"""One subsettable multi-asset per destination with transformations: its models, built in order.
+
+The models of one destination run as one step (as dagster-dbt runs a dbt project): one
+connection and, for DuckDB, one hold of the file's writer lock for the whole chain, instead of a
+process start, a connection and a lock per model. Dagster orders the step after the steps that
+load the tables it reads in the same run; within the step, models are built after the models
+they read. What the step does around the build depends on the job (a ``StepPolicy``, as for
+loads): ``sequential`` jobs retry failed models inside the step and skip the step after an earlier
+failure unless ``continue_on_failure``; ``parallel`` and ``dag`` jobs retry through Dagster.
+"""
+
+import time
+from collections.abc import Iterator, Mapping
+
+import dagster as dg
+from dagster import AssetExecutionContext
+
+from dwh_dagster.assets.pipeline_assets import (
+    RetrySettings,
+    StepPolicy,
+    failed_steps,
+    job_retry_policy,
+    writer_pool,
+)
+from dwh_dagster.config.models.destinations import DuckDbDestination
+from dwh_dagster.config.naming import (
+    EAGER_AUTOMATION_SENSOR,
+    duckdb_writer_pool,
+    transformation_op_name,
+)
+from dwh_dagster.config.resolved import ResolvedProject, ResolvedTransformation
+from dwh_dagster.tags import yaml_tags
+from dwh_dagster.transform.plan import ModelPlan, TransformPlan, build_transform_plans
+
+DEFAULT_GROUP = "transformations"
+
+
+def transformation_asset_key(model: ResolvedTransformation) -> dg.AssetKey:
+    """``<dataset_name>/<name>``."""
+    return dg.AssetKey([model.dataset, model.name])
+
+
+def _sql_metadata(model: ResolvedTransformation) -> dict[str, object]:
+    sql = model.sql
+    fence = "````" if "```" in sql.text else "```"
+    line = sql.line if sql.in_yaml else 1
+    return {
+        "dwh/sql": dg.MetadataValue.md(f"{fence}sql\n{sql.text.rstrip()}\n{fence}"),
+        "dwh/sql_file": dg.MetadataValue.path(f"{sql.file}:{line}"),
+    }
+
+
+def build_transformation_spec(model: ResolvedTransformation) -> dg.AssetSpec:
+    """The asset of one model: its reads as deps, its SQL and file as metadata."""
+    definition = model.model
+    return dg.AssetSpec(
+        key=transformation_asset_key(model),
+        deps=[dg.AssetKey(list(key)) for key in (*model.upstream, *model.external)],
+        description=definition.description,
+        group_name=definition.group or DEFAULT_GROUP,
+        kinds={"sql", model.destination.type},
+        owners=list(definition.owners) or None,
+        tags=yaml_tags(definition.tags),
+        metadata={
+            **_sql_metadata(model),
+            "dwh/transformation": model.name,
+            "dwh/materialized": definition.materialized,
+            "dwh/destination": model.destination_name,
+            "dwh/dataset": model.dataset,
+            "dagster/table_name": f"{model.dataset}.{model.name}",
+            **({"dwh/unique_key": ", ".join(definition.unique_key)} if definition.unique_key else {}),
+        },
+        automation_condition=dg.AutomationCondition.eager() if definition.automation == "eager" else None,
+        skippable=True,
+    )
+
+
+def build_external_table_specs(project: ResolvedProject) -> list[dg.AssetsDefinition]:
+    """One external asset per table listed under ``external_tables`` (another tool writes it)."""
+    keys = sorted({key for model in project.transformations.values() for key in model.external})
+    return [
+        dg.AssetsDefinition(
+            specs=[
+                dg.AssetSpec(
+                    key=list(key),
+                    group_name="external",
+                    description=f"{key[0]}.{key[1]}: read by transformations, written outside this project",
+                    metadata={"dagster/table_name": f"{key[0]}.{key[1]}"},
+                )
+            ]
+        )
+        for key in keys
+    ]
+
+
+def transformation_step_policies(project: ResolvedProject) -> dict[str, StepPolicy]:
+    """The policy of the transformation steps in each job that builds transformations."""
+    policies: dict[str, StepPolicy] = {}
+    for job in project.jobs.values():
+        if not job.transformations:
+            continue
+        retries = job.model.retries
+        by_policy = job_retry_policy(job) is not None
+        policies[job.name] = StepPolicy(
+            mode=job.mode,
+            retry=RetrySettings()
+            if by_policy
+            else RetrySettings(retries.max_attempts, retries.retry_delay, retries.exponential_backoff),
+            fail_fast=job.mode == "sequential" and not job.model.execution.continue_on_failure,
+            job_retry_policy=by_policy,
+        )
+    return policies
+
+
+def _build_in_step(
+    context: AssetExecutionContext, plan: TransformPlan, models: list[ModelPlan], policy: StepPolicy
+) -> Iterator[dg.MaterializeResult]:
+    from dwh_dagster.transform.runner import TransformationError, run_transformations
+
+    retry = policy.retry
+    in_step_attempts = retry.max_attempts if policy.mode == "sequential" else 1
+    pending = models
+    for attempt in range(1, in_step_attempts + 1):
+        report = run_transformations(context, plan, pending)
+        yield from report.results
+        if report.error is None:
+            return
+        if attempt < in_step_attempts:
+            wait = retry.delay_before(attempt + 1)
+            context.log.warning(
+                f"attempt {attempt} of {in_step_attempts} failed; retrying "
+                f"{', '.join(m.qualified for m in report.unbuilt)} in {wait:g} s"
+            )
+            time.sleep(wait)
+            pending = list(report.unbuilt)
+            continue
+        if policy.mode != "sequential" and context.retry_number + 1 < retry.max_attempts:
+            raise dg.RetryRequested(
+                max_retries=retry.max_attempts - 1,
+                seconds_to_wait=retry.delay_before(context.retry_number + 2),
+            )
+        raise TransformationError(report.error)
+
+
+def _pool(plan: TransformPlan) -> str | None:
+    destination = plan.destination
+    if not isinstance(destination, DuckDbDestination):
+        return None
+    return duckdb_writer_pool(plan.local_path(destination.connection.database))
+
+
+def build_transformation_assets(
+    project: ResolvedProject, plan: TransformPlan, policies: Mapping[str, StepPolicy]
+) -> dg.AssetsDefinition:
+    """The models of one destination as one subsettable multi-asset."""
+    models = [project.transformations[m.name] for m in plan.models]
+    by_key = {dg.AssetKey(m.asset_key): m for m in plan.models}
+    default = StepPolicy()
+
+    @dg.multi_asset(
+        name=transformation_op_name(plan.destination.name),
+        specs=[build_transformation_spec(m) for m in models],
+        can_subset=True,
+        description=f"SQL transformations in destination '{plan.destination.name}'",
+        op_tags={"dagster/priority": "0"},
+        pool=_pool(plan),
+    )
+    def _transform(context: AssetExecutionContext) -> Iterator[dg.MaterializeResult]:
+        policy = policies.get(context.job_name, default)
+        if policy.fail_fast:
+            failed = failed_steps(context)
+            if failed:
+                context.log.warning(
+                    f"transformations not built: {', '.join(failed)} failed earlier in this run and "
+                    f"job {context.job_name} stops at the first failure (continue_on_failure: false)"
+                )
+                return
+        selected = [m for key, m in by_key.items() if key in context.selected_asset_keys]
+        ordered = [m for m in plan.models if m in selected]
+        if ordered:
+            yield from _build_in_step(context, plan, ordered, policy)
+
+    return _transform
+
+
+def build_eager_automation_sensor(project: ResolvedProject) -> dg.SensorDefinition | None:
+    """The automation sensor of the models with ``automation: eager``, running from the start.
+
+    Dagster's own default automation sensor would cover them too, but it starts stopped; a YAML
+    user who writes ``automation: eager`` means it to run once the daemon does.
+    """
+    keys = [transformation_asset_key(m) for m in project.transformations.values() if m.model.automation]
+    if not keys:
+        return None
+    return dg.AutomationConditionSensorDefinition(
+        EAGER_AUTOMATION_SENSOR,
+        target=dg.AssetSelection.assets(*keys),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=30,
+        description="Rebuilds the transformations with `automation: eager` after what they read changes.",
+    )
+
+
+def build_all_transformation_assets(project: ResolvedProject) -> list[dg.AssetsDefinition]:
+    """One multi-asset per destination with transformations, and the external tables they read."""
+    policies = transformation_step_policies(project)
+    return [
+        *(build_transformation_assets(project, plan, policies) for plan in build_transform_plans(project)),
+        *build_external_table_specs(project),
+    ]
+
+
+__all__ = ["build_all_transformation_assets", "transformation_asset_key", "writer_pool"]

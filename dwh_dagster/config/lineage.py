@@ -1,0 +1,186 @@
+"""The table graph of a project: which pipeline or transformation produces each table, and what
+each transformation's SQL reads.
+
+:func:`table_lineage` computes it once per index (SQL is parsed once per load, whoever asks): the
+transformation rules report its problems, and resolution turns its reads into asset dependencies.
+Table names compare case-insensitively, as dlt's naming convention writes them in lower case.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dwh_dagster.config.discovery import LoadedObject
+from dwh_dagster.config.index import ProjectIndex
+from dwh_dagster.config.models.transformations import Transformation
+from dwh_dagster.config.sql import (
+    DIALECT_BY_DESTINATION,
+    SelectAnalysis,
+    SqlText,
+    TableRead,
+    analyze_select,
+)
+
+CHILD_TABLE_SEPARATOR = "__"
+"""dlt names a nested list's table ``<parent>__<field>``."""
+
+
+@dataclass(frozen=True)
+class Producer:
+    """What writes one table: a pipeline's resource or a transformation."""
+
+    kind: str  # "pipeline" or "transformation"
+    name: str
+    destination: str
+    dataset: str
+    table: str
+    """The table as the producer names it: the resource or the transformation."""
+
+    def describe(self) -> str:
+        """``pipeline 'p'`` / ``transformation 't'``."""
+        return f"{self.kind} '{self.name}'"
+
+
+@dataclass
+class TableLineage:
+    """Producers of every table and the analysed SQL of every transformation."""
+
+    producers: dict[tuple[str, str], Producer] = field(default_factory=dict)
+    """By ``(dataset, table)`` in lower case; the first producer of a table (others are errors)."""
+    duplicates: list[tuple[Producer, Producer]] = field(default_factory=list)
+    """Second producers of a table, with the first."""
+    sql: dict[str, SqlText] = field(default_factory=dict)
+    """The SQL of each transformation that has readable SQL."""
+    analyses: dict[str, SelectAnalysis] = field(default_factory=dict)
+    """What each transformation's SQL reads (SQL-capable destinations only)."""
+    datasets: dict[str, str] = field(default_factory=dict)
+    """The dataset each transformation writes, where known."""
+    destinations: dict[str, str] = field(default_factory=dict)
+    """The destination each transformation runs in, where it resolves."""
+
+    def producer_of(self, dataset: str, table: str) -> Producer | None:
+        """The producer of ``dataset.table``; a dlt child table (``issues__labels``) is its parent's."""
+        key = (dataset.lower(), table.lower())
+        found = self.producers.get(key)
+        if found is not None:
+            return found
+        parent = table.lower()
+        while CHILD_TABLE_SEPARATOR in parent:
+            parent = parent.rsplit(CHILD_TABLE_SEPARATOR, 1)[0]
+            found = self.producers.get((dataset.lower(), parent))
+            if found is not None and found.kind == "pipeline":
+                return found
+        return None
+
+
+def _block_scalar_start(file_lines: list[str], line: int, column: int) -> tuple[int, int] | None:
+    """For a ``|`` or ``>`` block scalar whose indicator stands at ``line:column``: the file line
+    and column of its first content line; None for a scalar written inline."""
+    if line > len(file_lines):
+        return None
+    rest = file_lines[line - 1][column - 1 :].lstrip()
+    if not rest.startswith(("|", ">")):
+        return None
+    for number in range(line + 1, len(file_lines) + 1):
+        text = file_lines[number - 1]
+        if text.strip():
+            return number, len(text) - len(text.lstrip()) + 1
+    return line + 1, 1
+
+
+def sql_text(index: ProjectIndex, obj: LoadedObject[Transformation]) -> SqlText | None:
+    """The SQL of a transformation (read from ``sql_file`` if it names one); None if unreadable."""
+    model = obj.model
+    if model.sql is not None:
+        position = obj.doc.position(("transformation", "sql"))
+        line, column = position or (1, 1)
+        try:
+            file_lines = obj.file.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            file_lines = []
+        block = _block_scalar_start(file_lines, line, column)
+        if block is not None:
+            line, column = block
+        elif line <= len(file_lines) and file_lines[line - 1][column - 1 : column] in ("'", '"'):
+            column += 1
+        return SqlText(model.sql, obj.file, line, column, "transformation.sql", in_yaml=True)
+    if model.sql_file is not None:
+        path = (index.root / model.sql_file).resolve()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+        return SqlText(text, path, 1, 1, "transformation.sql_file", in_yaml=False)
+    return None
+
+
+def _dataset(index: ProjectIndex, model: Transformation, destination: str | None) -> str | None:
+    if model.dataset_name:
+        return model.dataset_name
+    if destination is None:
+        return None
+    return index.destinations.objects[destination].model.settings.schema_name
+
+
+def _add(lineage: TableLineage, producer: Producer) -> None:
+    key = (producer.dataset.lower(), producer.table.lower())
+    first = lineage.producers.setdefault(key, producer)
+    if first is not producer and first != producer:
+        lineage.duplicates.append((producer, first))
+
+
+def table_lineage(index: ProjectIndex) -> TableLineage:
+    """The lineage of ``index``, computed on first use and kept with it."""
+    cached = index.cache.get("table_lineage")
+    if isinstance(cached, TableLineage):
+        return cached
+    lineage = TableLineage()
+    for obj in index.pipelines:
+        pipeline = obj.model
+        source = index.sources.model(pipeline.source.config_file)
+        destination = index.destinations.lookup(pipeline.destination.config_file)
+        if source is None or destination is None:
+            continue
+        dataset = (
+            pipeline.destination.dataset_name
+            or index.destinations.objects[destination].model.settings.schema_name
+        )
+        if dataset is None:
+            continue
+        available = source.resource_names()
+        chosen = pipeline.source.resources
+        for resource in available if chosen is None else [r for r in chosen if r in available]:
+            _add(lineage, Producer("pipeline", obj.name, destination, dataset, resource))
+    for tobj in index.transformations:
+        model = tobj.model
+        destination = index.destinations.lookup(model.destination)
+        dataset = _dataset(index, model, destination)
+        if destination is not None:
+            lineage.destinations[tobj.name] = destination
+        if dataset is not None:
+            lineage.datasets[tobj.name] = dataset
+            if destination is not None:
+                _add(lineage, Producer("transformation", tobj.name, destination, dataset, model.name))
+        text = sql_text(index, tobj)
+        if text is None:
+            continue
+        lineage.sql[tobj.name] = text
+        if destination is None:
+            continue
+        dialect = DIALECT_BY_DESTINATION.get(index.destinations.objects[destination].model.type)
+        if dialect is not None:
+            lineage.analyses[tobj.name] = analyze_select(text.text, dialect)
+    index.cache["table_lineage"] = lineage
+    return lineage
+
+
+def upstream_of(lineage: TableLineage, name: str) -> list[tuple[TableRead, Producer | None]]:
+    """Each table transformation ``name`` reads (its own ``{this}`` excluded), with its producer."""
+    analysis = lineage.analyses.get(name)
+    if analysis is None:
+        return []
+    return [
+        (read, lineage.producer_of(read.dataset, read.table) if read.dataset else None)
+        for read in analysis.reads
+        if not read.is_this
+    ]

@@ -1,0 +1,87 @@
+"""``transformations/*.yaml``: SQL models built inside a destination from the tables loaded there."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from dwh_dagster.config.models.base import (
+    EnvironmentOverlays,
+    Name,
+    StrictModel,
+    Tags,
+    environments_field,
+)
+
+Materialization = Literal["table", "view", "incremental"]
+MATERIALIZATIONS: tuple[str, ...] = ("table", "view", "incremental")
+
+
+class Transformation(StrictModel):
+    """A SQL ``select`` whose result becomes a table or view of a destination dataset."""
+
+    name: Name = Field(
+        description="Unique transformation name: the table or view it writes and the asset key "
+        "`<dataset_name>/<name>`."
+    )
+    type: Literal["sql"] = Field(default="sql", description="`sql`: a select run inside the destination.")
+    description: str | None = Field(default=None, description="What this model holds.")
+    destination: str = Field(
+        description="Destination name (`my_warehouse`) or file name (`my_warehouse.yaml`) it runs in."
+    )
+    dataset_name: Name | None = Field(
+        default=None,
+        description="Dataset (schema) it writes; the destination's `settings.schema` when omitted.",
+    )
+    materialized: Materialization = Field(
+        default="table",
+        description="`table` (rebuilt and swapped in atomically), `view` (created or replaced), or "
+        "`incremental` (new rows inserted, or merged on `unique_key`).",
+    )
+    sql: str | None = Field(
+        default=None,
+        description="A plain `select` in the destination's dialect; every `<dataset>.<table>` it reads "
+        "is a dependency. `{this}` names the model's own table. Give `sql` or `sql_file`.",
+    )
+    sql_file: str | None = Field(
+        default=None,
+        description="File holding the select, relative to the defs directory (`sql/revenue.sql`); "
+        "instead of `sql`.",
+    )
+    unique_key: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="`incremental` only: columns identifying a row; new rows replace the rows with "
+        "the same key (a merge). Without it new rows are appended.",
+    )
+    incremental_filter: str | None = Field(
+        default=None,
+        description="`incremental` only: a SQL condition added to the query's `where` on runs after "
+        "the first, for example `created_at > (select max(created_at) from {this})`.",
+    )
+    external_tables: list[str] = Field(
+        default_factory=list,
+        description="Tables (`<dataset>.<table>`) the SQL reads that no pipeline or transformation "
+        "of this project produces; shown as external assets.",
+    )
+    automation: Literal["eager"] | None = Field(
+        default=None,
+        description="`eager`: rebuild by itself after any upstream table is loaded or rebuilt "
+        "(Dagster's declarative automation, run by the daemon); no job needed.",
+    )
+    group: Name | None = Field(
+        default=None, description="Asset group in the Dagster UI; `transformations` when omitted."
+    )
+    owners: list[str] = Field(
+        default_factory=list, description="Owners (emails or `team:name`) of the asset."
+    )
+    tags: Tags = Field(default_factory=dict, description="Tags on the asset.")
+    environments: EnvironmentOverlays | None = environments_field()
+
+
+class TransformationFile(StrictModel):
+    """A file under ``transformations/``."""
+
+    transformation: Transformation = Field(description="The transformation defined by this file.")
+    environments: EnvironmentOverlays | None = environments_field()

@@ -1,0 +1,203 @@
+"""What a transformation's SQL reads, found by parsing it with sqlglot (never with a regex).
+
+:func:`analyze_select` parses one ``select`` in a destination's dialect and returns the tables it
+reads with the line and column of each, or the parse problem. Names bound by a ``with`` clause
+are not tables; ``{this}`` (the model's own table) is read as :data:`THIS_PLACEHOLDER`.
+:func:`add_filter` puts an incremental filter into the outermost ``where``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+THIS_TOKEN = "{this}"
+THIS_PLACEHOLDER = "__dwh_this__"
+
+DIALECT_BY_DESTINATION: dict[str, str] = {
+    "duckdb": "duckdb",
+    "motherduck": "duckdb",
+    "postgres": "postgres",
+    "snowflake": "snowflake",
+    "bigquery": "bigquery",
+    "databricks": "databricks",
+}
+"""The sqlglot dialect of each destination type that can run SQL (``filesystem`` cannot)."""
+
+
+@dataclass(frozen=True)
+class TableRead:
+    """One table a query reads: ``dataset.table`` as written (``dataset`` empty when unqualified)."""
+
+    dataset: str
+    table: str
+    line: int
+    column: int
+    quoted: bool = False
+
+    @property
+    def is_this(self) -> bool:
+        """Whether this is the model's own table (``{this}``)."""
+        return not self.dataset and self.table == THIS_PLACEHOLDER
+
+    @property
+    def qualified(self) -> str:
+        """``dataset.table`` (or ``table`` when unqualified)."""
+        return f"{self.dataset}.{self.table}" if self.dataset else self.table
+
+
+@dataclass(frozen=True)
+class SqlProblem:
+    """Why a query cannot be used, and where (1-based line and column of the SQL text)."""
+
+    message: str
+    line: int = 1
+    column: int = 1
+
+
+@dataclass(frozen=True)
+class SelectAnalysis:
+    """The tables a query reads, or the problem that kept it from being read."""
+
+    reads: tuple[TableRead, ...] = ()
+    problem: SqlProblem | None = None
+
+
+@dataclass(frozen=True)
+class SqlText:
+    """A transformation's SQL and where its first character stands (for located errors)."""
+
+    text: str
+    file: Path
+    line: int
+    """Line of the file holding the SQL's first line."""
+    column: int
+    """Column of the file where the SQL's lines start (its indentation in a YAML block)."""
+    field: str
+    """``transformation.sql`` or ``transformation.sql_file``."""
+    in_yaml: bool
+
+    def locate(self, line: int, column: int) -> tuple[int, int]:
+        """File line and column of a 1-based line and column of the SQL text."""
+        if not self.in_yaml:
+            return line, column
+        return self.line + line - 1, self.column + column - 1
+
+
+def with_placeholder(sql: str) -> str:
+    """``sql`` with ``{this}`` replaced by a parseable name (the same length is not kept)."""
+    return sql.replace(THIS_TOKEN, THIS_PLACEHOLDER)
+
+
+def parse_select(sql: str, dialect: str) -> exp.Expr:
+    """The parsed query; raises ``ParseError`` / ``TokenError`` / ``ValueError`` with sqlglot's detail."""
+    statements = [s for s in sqlglot.parse(with_placeholder(sql), read=dialect) if s is not None]
+    if len(statements) != 1:
+        raise ValueError(f"expected one select statement, found {len(statements)}")
+    return statements[0]
+
+
+_CLASS_REPR = re.compile(r"<class '(?:\w+\.)*(\w+)'>")
+_TOKEN_REPR = re.compile(r"<Token token_type: [^,]+, text: (.*?), line: \d+, col: \d+.*?>")
+
+
+def _parse_problem(exc: Exception) -> SqlProblem:
+    if isinstance(exc, ParseError) and exc.errors:
+        first = exc.errors[0]
+        description = _TOKEN_REPR.sub(r"'\1'", str(first.get("description") or "invalid SQL"))
+        description = _CLASS_REPR.sub(r"\1", description).replace(
+            "Required keyword: 'expression' missing for ", "an operand is missing after "
+        )
+        highlight = first.get("highlight")
+        near = f" (at '{highlight}')" if highlight and f"'{highlight}'" not in description else ""
+        return SqlProblem(
+            f"SQL does not parse: {description}{near}",
+            int(first.get("line") or 1),
+            max(1, int(first.get("col") or 1) - len(str(highlight or "x")) + 1),
+        )
+    return SqlProblem(f"SQL does not parse: {str(exc).splitlines()[0]}")
+
+
+def _cte_names(tree: exp.Expr) -> set[str]:
+    return {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+
+
+def analyze_select(sql: str, dialect: str) -> SelectAnalysis:
+    """The tables ``sql`` reads (in order of appearance, each once), or why it is not a select."""
+    parsed_text = with_placeholder(sql)
+    try:
+        tree = parse_select(sql, dialect)
+    except (ParseError, TokenError, ValueError) as exc:
+        return SelectAnalysis(problem=_parse_problem(exc))
+    if not isinstance(tree, exp.Query):
+        kind = tree.key.upper()
+        return SelectAnalysis(
+            problem=SqlProblem(
+                f"expected a select, got {kind}",
+                *_position(tree, parsed_text),
+            )
+        )
+    ctes = _cte_names(tree)
+    reads: list[TableRead] = []
+    seen: set[tuple[str, str]] = set()
+    for table in tree.find_all(exp.Table):
+        identifier = table.this
+        if not isinstance(identifier, exp.Identifier):  # a table function: read_csv(...), unnest(...)
+            continue
+        name, dataset = table.name, table.db
+        if not dataset and name.lower() in ctes:
+            continue
+        key = (dataset.lower(), name.lower())
+        if key in seen:
+            continue
+        seen.add(key)
+        line, column = _position(table, parsed_text)
+        reads.append(TableRead(dataset, name, line, column, quoted=bool(identifier.args.get("quoted"))))
+    return SelectAnalysis(reads=tuple(reads))
+
+
+def _position(node: exp.Expr, text: str = "") -> tuple[int, int]:
+    """1-based line and column where ``node`` starts in ``text`` (the text sqlglot parsed)."""
+    starts = [
+        part.meta["start"]
+        for part in (node, *node.walk())
+        if isinstance(part, exp.Identifier) and part.meta and "start" in part.meta
+    ]
+    if not starts or not text:
+        meta = next((part.meta for part in node.walk() if part.meta and "line" in part.meta), {})
+        return int(meta.get("line", 1)), int(meta.get("col", 1))
+    start = min(starts)
+    line = text.count("\n", 0, start) + 1
+    return line, start - (text.rfind("\n", 0, start) + 1) + 1
+
+
+def check_condition(condition: str, dialect: str) -> SqlProblem | None:
+    """Why ``condition`` is not a SQL boolean expression, or None."""
+    try:
+        sqlglot.parse_one(with_placeholder(condition), read=dialect, into=exp.Condition)
+    except (ParseError, TokenError, ValueError) as exc:
+        return _parse_problem(exc)
+    return None
+
+
+def add_filter(sql: str, condition: str, dialect: str) -> str:
+    """``sql`` with ``condition`` and-ed into the ``where`` of its outermost select.
+
+    Both may use ``{this}``; it is kept as ``{this}`` in the result. A query that is not a plain
+    select (a ``union`` at the top) is wrapped: ``select * from (<sql>) where <condition>``.
+    """
+    tree = parse_select(sql, dialect)
+    if not isinstance(tree, exp.Query):
+        raise ValueError("expected a select")
+    where = sqlglot.parse_one(with_placeholder(condition), read=dialect)
+    filtered: exp.Query
+    if isinstance(tree, exp.Select):
+        filtered = tree.where(where, copy=False)
+    else:
+        filtered = exp.select("*").from_(tree.subquery("_dwh_incremental")).where(where)
+    return filtered.sql(dialect=dialect, pretty=True).replace(THIS_PLACEHOLDER, THIS_TOKEN)

@@ -1,0 +1,1 @@
+"""Running SQL transformations inside their destination: plans, SQL statements, sessions, runner."""
