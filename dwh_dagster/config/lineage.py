@@ -73,19 +73,36 @@ class TableLineage:
         return None
 
 
-def _block_scalar_start(file_lines: list[str], line: int, column: int) -> tuple[int, int] | None:
-    """For a ``|`` or ``>`` block scalar whose indicator stands at ``line:column``: the file line
-    and column of its first content line; None for a scalar written inline."""
+def _block_anchors(
+    file_lines: list[str], line: int, column: int, text: str
+) -> tuple[tuple[int, int, int], ...] | None:
+    """For a ``|`` or ``>`` block scalar whose indicator stands at ``line:column``: where each of
+    its content lines starts in ``text`` (the scalar's value) and in the file; None for a scalar
+    written inline."""
     if line > len(file_lines):
         return None
     rest = file_lines[line - 1][column - 1 :].lstrip()
     if not rest.startswith(("|", ">")):
         return None
+    anchors: list[tuple[int, int, int]] = []
+    indent: int | None = None
+    offset = 0
     for number in range(line + 1, len(file_lines) + 1):
-        text = file_lines[number - 1]
-        if text.strip():
-            return number, len(text) - len(text.lstrip()) + 1
-    return line + 1, 1
+        content = file_lines[number - 1]
+        if not content.strip():
+            continue
+        width = len(content) - len(content.lstrip())
+        if indent is None:
+            indent = width
+        elif width < indent:
+            break  # the block ended: the next key
+        piece = content[indent:]
+        found = text.find(piece, offset)
+        if found < 0:
+            break
+        anchors.append((found, number, indent + 1))
+        offset = found + len(piece)
+    return tuple(anchors) or ((0, line + 1, 1),)
 
 
 def sql_text(index: ProjectIndex, obj: LoadedObject[Transformation]) -> SqlText | None:
@@ -98,10 +115,10 @@ def sql_text(index: ProjectIndex, obj: LoadedObject[Transformation]) -> SqlText 
             file_lines = obj.file.read_text(encoding="utf-8").splitlines()
         except OSError:
             file_lines = []
-        block = _block_scalar_start(file_lines, line, column)
-        if block is not None:
-            line, column = block
-        elif line <= len(file_lines) and file_lines[line - 1][column - 1 : column] in ("'", '"'):
+        anchors = _block_anchors(file_lines, line, column, model.sql)
+        if anchors is not None:
+            return SqlText(model.sql, obj.file, line + 1, anchors[0][2], "transformation.sql", True, anchors)
+        if line <= len(file_lines) and file_lines[line - 1][column - 1 : column] in ("'", '"'):
             column += 1
         return SqlText(model.sql, obj.file, line, column, "transformation.sql", in_yaml=True)
     if model.sql_file is not None:

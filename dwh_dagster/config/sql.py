@@ -17,7 +17,8 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 THIS_TOKEN = "{this}"
-THIS_PLACEHOLDER = "__dwh_this__"
+THIS_PLACEHOLDER = "_this_"
+"""What ``{this}`` is parsed as: a name of the same length, so columns after it stay right."""
 
 DIALECT_BY_DESTINATION: dict[str, str] = {
     "duckdb": "duckdb",
@@ -81,16 +82,28 @@ class SqlText:
     field: str
     """``transformation.sql`` or ``transformation.sql_file``."""
     in_yaml: bool
+    anchors: tuple[tuple[int, int, int], ...] = ()
+    """For a YAML block: ``(offset in text, file line, file column)`` where each content line of
+    the block starts; a folded (``>``) block joins several file lines into one line of text."""
 
     def locate(self, line: int, column: int) -> tuple[int, int]:
         """File line and column of a 1-based line and column of the SQL text."""
         if not self.in_yaml:
             return line, column
-        return self.line + line - 1, self.column + column - 1
+        if not self.anchors:
+            return self.line + line - 1, self.column + column - 1
+        lines = self.text.split("\n")
+        offset = sum(len(text) + 1 for text in lines[: max(0, line - 1)]) + column - 1
+        start, file_line, file_column = self.anchors[0]
+        for anchor in self.anchors:
+            if anchor[0] > offset:
+                break
+            start, file_line, file_column = anchor
+        return file_line, file_column + offset - start
 
 
 def with_placeholder(sql: str) -> str:
-    """``sql`` with ``{this}`` replaced by a parseable name (the same length is not kept)."""
+    """``sql`` with ``{this}`` replaced by a parseable name of the same length."""
     return sql.replace(THIS_TOKEN, THIS_PLACEHOLDER)
 
 
@@ -128,7 +141,8 @@ def _cte_names(tree: exp.Expr) -> set[str]:
 
 
 def analyze_select(sql: str, dialect: str) -> SelectAnalysis:
-    """The tables ``sql`` reads (in order of appearance, each once), or why it is not a select."""
+    """The tables ``sql`` reads (each once, where it first appears, in the order of the text), or
+    why it is not a select."""
     parsed_text = with_placeholder(sql)
     try:
         tree = parse_select(sql, dialect)
@@ -143,8 +157,7 @@ def analyze_select(sql: str, dialect: str) -> SelectAnalysis:
             )
         )
     ctes = _cte_names(tree)
-    reads: list[TableRead] = []
-    seen: set[tuple[str, str]] = set()
+    first: dict[tuple[str, str], TableRead] = {}
     for table in tree.find_all(exp.Table):
         identifier = table.this
         if not isinstance(identifier, exp.Identifier):  # a table function: read_csv(...), unnest(...)
@@ -153,12 +166,11 @@ def analyze_select(sql: str, dialect: str) -> SelectAnalysis:
         if not dataset and name.lower() in ctes:
             continue
         key = (dataset.lower(), name.lower())
-        if key in seen:
-            continue
-        seen.add(key)
         line, column = _position(table, parsed_text)
-        reads.append(TableRead(dataset, name, line, column, quoted=bool(identifier.args.get("quoted"))))
-    return SelectAnalysis(reads=tuple(reads))
+        read = TableRead(dataset, name, line, column, quoted=bool(identifier.args.get("quoted")))
+        if key not in first or (line, column) < (first[key].line, first[key].column):
+            first[key] = read
+    return SelectAnalysis(reads=tuple(sorted(first.values(), key=lambda r: (r.line, r.column))))
 
 
 def _position(node: exp.Expr, text: str = "") -> tuple[int, int]:

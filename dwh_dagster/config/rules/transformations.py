@@ -30,6 +30,8 @@ def _check_sql_source(
     elif model.sql_file is not None and obj.name not in lineage.sql:
         path = index.root / model.sql_file
         problem = "is not a file" if path.exists() else "does not exist"
+        if path.is_file():
+            problem = "is not UTF-8 text"
         errors.append(
             obj.error(
                 ("sql_file",),
@@ -226,7 +228,8 @@ def check_transformations(index: ProjectIndex) -> list[ConfigError]:
         )
         _check_incremental_fields(obj, dialect, errors)
         external = _external_tables(obj, lineage, errors)
-        if destination is not None and obj.name in lineage.analyses:
+        has_sql = obj.name in lineage.sql and lineage.sql[obj.name].text.strip()
+        if destination is not None and obj.name in lineage.analyses and has_sql:
             graph[obj.name] = sorted(set(_check_reads(obj, lineage, destination, external, errors)))
     for producer, first in lineage.duplicates:
         if producer.kind != "transformation":
