@@ -22,7 +22,18 @@ time and memory quadratic in the number of pipelines; ``--narrow-jobs-floor``, t
 asset jobs resolved as ours are (``dwh_dagster.narrow_jobs``), which shows what our YAML layer
 costs on top of the same Dagster objects (see the floor module).
 
-    uv run python benchmarks/definitions.py [--sizes 1,100,1000,2000] [--repeats N] [--smoke] [--out PATH]
+With ``--transformations`` the project of size N also has N SQL transformations in one dataset
+(``analytics``) of the destination: transformation ``i`` selects from pipeline ``i``'s table
+(``select * from raw_<i>.items where id > 0``), and every 10th one joins that table with an
+earlier transformation, which chains ``t_00001 -> t_00010 -> t_00020 -> ...``. Ours parses each
+SQL with sqlglot to find its reads and builds one subsettable multi-asset for the destination;
+the floor defines the same multi-asset by hand (same keys, deps, group, kinds and metadata, the
+SQL included as markdown). The probe then checks deps, groups, kinds and metadata keys of the
+transformation assets too. The JSON goes to ``results/definitions_transformations.json`` unless
+``--out`` says otherwise, so the pipeline-only figures stay apart.
+
+    uv run python benchmarks/definitions.py [--sizes 1,100,1000,2000] [--repeats N] [--smoke]
+        [--transformations] [--out PATH]
 """
 
 from __future__ import annotations
@@ -45,11 +56,13 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results" / "definitions.json"
+DEFAULT_OUT_TRANSFORMATIONS = REPO_ROOT / "benchmarks" / "results" / "definitions_transformations.json"
 OURS_MODULE = "dwh_dagster.definitions"
 FLOOR_MODULE = "benchmarks.floor_definitions"
 PIPELINES_VAR = "DWH_BENCH_PIPELINES"  # read by the floor module
 BARE_SPECS_VAR = "DWH_BENCH_FLOOR_BARE_SPECS"  # read by the floor module
 NARROW_JOBS_VAR = "DWH_BENCH_FLOOR_NARROW_JOBS"  # read by the floor module
+TRANSFORMATIONS_VAR = "DWH_BENCH_TRANSFORMATIONS"  # read by the floor module
 # reference variants of the floor: name -> (env var the floor module reads, what it is)
 FLOOR_VARIANTS = {
     "bare_specs": (
@@ -63,6 +76,8 @@ FLOOR_VARIANTS = {
 }
 DEFS_DIR_VAR = "DWH_DEFS_DIR"
 TIMEZONES = ("UTC", "Europe/Berlin", "America/New_York")  # as in floor_definitions.py
+TRANSFORM_DATASET = "analytics"  # as in floor_definitions.py
+CHAIN_EVERY = 10  # every 10th transformation also reads an earlier one; as in floor_definitions.py
 
 TIME_RATIO_LIMIT = 1.3
 MEMORY_RATIO_LIMIT = 1.3
@@ -78,8 +93,40 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-def write_project(defs: Path, count: int) -> Path:
-    """Write a YAML project of ``count`` pipelines under ``defs``, one file per object; return ``defs``."""
+def transformation_sql(i: int) -> str:
+    """The SQL of transformation ``i``: a filter over pipeline ``i``'s table, and for every 10th one
+    a join with an earlier transformation (``t_00001 -> t_00010 -> t_00020 -> ...``).
+
+    ``floor_definitions.py`` writes the same text (kept in step by hand; the probe compares them).
+    """
+    n = f"{i:05d}"
+    if i % CHAIN_EVERY == 0:
+        previous = f"{max(i - CHAIN_EVERY, 1):05d}"
+        return (
+            "select t.*\n"
+            f"from {TRANSFORM_DATASET}.t_{previous} t\n"
+            f"join raw_{n}.items i on i.id = t.id\n"
+            "where t.id > 0\n"
+        )
+    return f"select *\nfrom raw_{n}.items\nwhere id > 0\n"
+
+
+def _transformation_yaml(i: int) -> str:
+    body = "".join(f"    {line}\n" for line in transformation_sql(i).splitlines())
+    return (
+        "transformation:\n"
+        f"  name: t_{i:05d}\n"
+        "  destination: warehouse\n"
+        f"  dataset_name: {TRANSFORM_DATASET}\n"
+        "  materialized: table\n"
+        "  sql: |\n"
+        f"{body}"
+    )
+
+
+def write_project(defs: Path, count: int, transformations: int = 0) -> Path:
+    """Write a YAML project of ``count`` pipelines and ``transformations`` SQL transformations (at
+    most ``count``) under ``defs``, one file per object; return ``defs``."""
     _write(
         defs / "secrets_mapping.yaml",
         "secrets:\n"
@@ -178,6 +225,8 @@ def write_project(defs: Path, count: int) -> Path:
             "  tags:\n"
             "    - daily\n",
         )
+    for i in range(1, min(transformations, count) + 1):
+        _write(defs / "transformations" / f"t_{i:05d}.yaml", _transformation_yaml(i))
     return defs
 
 
@@ -266,24 +315,55 @@ dlt_modules = sorted(
 )
 import benchmarks.floor_definitions as floor
 
+KIND = "dagster/kind/"
+
 def shape(defs):
     graph = defs.resolve_asset_graph()
+    keys = sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string())
+    models = {}
+    for key in keys:
+        if key.path[0] != DATASET:
+            continue
+        node = graph.get(key)
+        assets_def = graph.assets_def_for_key(key)
+        sql = node.metadata.get("dwh/sql")
+        models[key.to_user_string()] = {
+            "op": assets_def.node_def.name,
+            "can_subset": assets_def.can_subset,
+            "group": node.group_name,
+            "kinds": sorted(node.kinds),
+            "metadata": sorted(node.metadata),
+            "sql": getattr(sql, "value", None),
+        }
     return {
-        "assets": sorted(key.to_user_string() for key in graph.get_all_asset_keys()),
+        "assets": [key.to_user_string() for key in keys],
+        "deps": {
+            key.to_user_string(): sorted(p.to_user_string() for p in graph.get(key).parent_keys)
+            for key in keys
+        },
+        "transformations": models,
         "jobs": sorted(job.name for job in defs.jobs or []),
         "schedules": sorted(
             (s.name, s.cron_schedule, s.execution_timezone, s.job_name) for s in defs.schedules or []
         ),
     }
 
-print(json.dumps({"dlt_modules": dlt_modules, "same_shape": shape(ours.defs()) == shape(floor.defs)}))
+a, b = shape(ours.defs()), shape(floor.defs)
+print(json.dumps({
+    "dlt_modules": dlt_modules,
+    "same_shape": a == b,
+    "differences": [part for part in a if a[part] != b[part]],
+    "transformations": len(a["transformations"]),
+    "transformation_deps": sum(len(a["deps"][k]) for k in a["transformations"]),
+}))
 """
 
 
 def probe(env: dict[str, str]) -> dict[str, Any]:
     """In a fresh process: dlt modules imported by our definitions; whether ours and the floor match."""
+    code = f"DATASET = {TRANSFORM_DATASET!r}\n{_PROBE}"
     result = subprocess.run(
-        [sys.executable, "-c", _PROBE], env=env, cwd=REPO_ROOT, capture_output=True, text=True, check=False
+        [sys.executable, "-c", code], env=env, cwd=REPO_ROOT, capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
         raise BenchmarkError(f"the import probe failed:\n{result.stdout}{result.stderr}")
@@ -341,19 +421,26 @@ def growth(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return steps
 
 
-def evaluate_targets(results: list[dict[str, Any]], dlt_modules: list[str]) -> list[dict[str, Any]]:
+def _size_label(size: int, transformations: bool) -> str:
+    return f"{size} pipelines + {size} transformations" if transformations else f"{size} pipelines"
+
+
+def evaluate_targets(
+    results: list[dict[str, Any]], dlt_modules: list[str], transformations: bool = False
+) -> list[dict[str, Any]]:
     """The issue's targets; ``passed`` is None when the sizes needed were not measured."""
     by_size = {r["pipelines"]: r for r in results}
     at = by_size.get(TARGET_SIZE)
     big = by_size.get(SCALING_SIZE)
+    target_size = _size_label(TARGET_SIZE, transformations)
     targets = [
         {
-            "target": f"time ratio at {TARGET_SIZE} pipelines <= {TIME_RATIO_LIMIT}",
+            "target": f"time ratio at {target_size} <= {TIME_RATIO_LIMIT}",
             "value": at["time_ratio"] if at else None,
             "passed": at["time_ratio"] <= TIME_RATIO_LIMIT if at else None,
         },
         {
-            "target": f"memory ratio at {TARGET_SIZE} pipelines <= {MEMORY_RATIO_LIMIT}",
+            "target": f"memory ratio at {target_size} <= {MEMORY_RATIO_LIMIT}",
             "value": at["memory_ratio"] if at else None,
             "passed": at["memory_ratio"] <= MEMORY_RATIO_LIMIT if at else None,
         },
@@ -420,8 +507,18 @@ def render(report: dict[str, Any]) -> str:
         f"s: wall seconds; cpu: user+system seconds; MB: peak RSS. Median of {report['repeats']} run(s), "
         f"each in a fresh process; {report['machine']['cpu_count']} CPUs, load average {load} at start, "
         f"{report['machine']['load_average_end']} at the end",
-        f"ours and floor define the same assets, jobs and schedules: {report['same_shape']}",
     ]
+    if report.get("transformations"):
+        checked = report["transformations_checked"]
+        lines += [
+            f"each size N: N pipelines and N SQL transformations in one multi-asset "
+            f"(one in {CHAIN_EVERY} also reads an earlier transformation)",
+            f"ours and floor define the same assets, deps, jobs and schedules, and the same op, groups, "
+            f"kinds, metadata keys and SQL for the {checked['transformations']} transformations "
+            f"({checked['transformation_deps']} deps) of the first size: {report['same_shape']}",
+        ]
+    else:
+        lines.append(f"ours and floor define the same assets, jobs and schedules: {report['same_shape']}")
     for t in report["targets"]:
         state = {True: "PASS", False: "FAIL", None: "n/a "}[t["passed"]]
         value = "not measured" if t["value"] is None else t["value"]
@@ -437,34 +534,53 @@ def _command(*args: str) -> list[str]:
 
 
 def run_benchmark(
-    sizes: list[int], repeats: int, warm_up: bool, floor_variants: tuple[str, ...] = ()
+    sizes: list[int],
+    repeats: int,
+    warm_up: bool,
+    floor_variants: tuple[str, ...] = (),
+    transformations: bool = False,
 ) -> dict[str, Any]:
-    """Measure every size, and the named ``FLOOR_VARIANTS``; the report as plain data (see ``render``)."""
+    """Measure every size, and the named ``FLOOR_VARIANTS``; the report as plain data (see ``render``).
+
+    With ``transformations`` each size N has N transformations besides its N pipelines.
+    """
     _set_child_subreaper()
     machine = machine_info()  # the load average before this benchmark adds its own
     results = []
     dlt_modules: list[str] | None = None
     same_shape: bool | None = None
+    checked: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix="dwh-bench-") as tmp:
         home = Path(tmp) / "dagster_home"
         home.mkdir()
-        base_env = {k: v for k, v in os.environ.items() if k not in (DEFS_DIR_VAR, PIPELINES_VAR)}
+        ours_vars = (DEFS_DIR_VAR, PIPELINES_VAR, TRANSFORMATIONS_VAR)
+        base_env = {k: v for k, v in os.environ.items() if k not in ours_vars}
         base_env.update({"DAGSTER_HOME": str(home), "ENVIRONMENT": "dev", "PYTHONUNBUFFERED": "1"})
         for size in sizes:
-            defs = write_project(Path(tmp) / f"project_{size}" / "yaml_defs", size)
-            ours_env = {**base_env, DEFS_DIR_VAR: str(defs), PIPELINES_VAR: str(size)}
-            floor_env = {**base_env, PIPELINES_VAR: str(size)}
+            models = size if transformations else 0
+            defs = write_project(Path(tmp) / f"project_{size}" / "yaml_defs", size, models)
+            counts = {PIPELINES_VAR: str(size), TRANSFORMATIONS_VAR: str(models)}
+            ours_env = {**base_env, DEFS_DIR_VAR: str(defs), **counts}
+            floor_env = {**base_env, **counts}
             variant_envs = {v: {**floor_env, FLOOR_VARIANTS[v][0]: "1"} for v in floor_variants}
             ours_cmd = _command("-m", "dagster", "definitions", "validate", "-m", OURS_MODULE)
             floor_cmd = _command("-m", "dagster", "definitions", "validate", "-m", FLOOR_MODULE)
             dwh_cmd = _command("-m", "dwh_dagster.cli", "validate", "--no-snippet")
-            print(f"{size} pipelines: project in {defs}", file=sys.stderr)
+            print(f"{_size_label(size, transformations)}: project in {defs}", file=sys.stderr)
             measure(dwh_cmd, ours_env, f"dwh validate ({size} pipelines)")  # the project must be valid
             if dlt_modules is None:
                 found = probe(ours_env)
                 dlt_modules, same_shape = found["dlt_modules"], found["same_shape"]
+                checked = {k: found[k] for k in ("transformations", "transformation_deps")}
                 if not same_shape:
-                    raise BenchmarkError("ours and the floor do not define the same assets, jobs, schedules")
+                    raise BenchmarkError(
+                        "ours and the floor do not define the same assets, jobs, schedules; "
+                        f"they differ in: {', '.join(found['differences'])}"
+                    )
+                if transformations and found["transformations"] != models:
+                    raise BenchmarkError(
+                        f"{found['transformations']} transformation assets checked, {models} expected"
+                    )
             if warm_up and size == sizes[0]:  # compiled bytecode and disk caches, once
                 measure(ours_cmd, ours_env, "warm-up")
                 measure(floor_cmd, floor_env, "warm-up")
@@ -479,7 +595,8 @@ def run_benchmark(
                     runs[f"floor_{variant}"].append(measure(floor_cmd, variant_env, label))
                 last = {k: f"{v[-1].seconds:.2f}s/{v[-1].peak_mb:.0f}MB" for k, v in runs.items()}
                 print(f"  run {repeat + 1}/{repeats}: {last}", file=sys.stderr)
-            row = {"pipelines": size, **{k: _summary(v) for k, v in runs.items()}}
+            row: dict[str, Any] = {"pipelines": size, "transformations": models}
+            row.update({k: _summary(v) for k, v in runs.items()})
             row["time_ratio"] = _ratio(row["ours"]["seconds"], row["floor"]["seconds"])
             row["cpu_ratio"] = _ratio(row["ours"]["cpu_seconds"], row["floor"]["cpu_seconds"])
             row["memory_ratio"] = _ratio(row["ours"]["peak_mb"], row["floor"]["peak_mb"])
@@ -494,12 +611,14 @@ def run_benchmark(
         "machine": {**machine, "load_average_end": _load_average()},
         "repeats": repeats,
         "sizes": sizes,
+        "transformations": transformations,
+        "transformations_checked": checked,
         "results": results,
         "dlt_imported": bool(dlt_modules),
         "dlt_modules": dlt_modules,
         "same_shape": same_shape,
         "growth": growth(results),
-        "targets": evaluate_targets(results, dlt_modules),
+        "targets": evaluate_targets(results, dlt_modules, transformations),
     }
 
 
@@ -507,8 +626,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--sizes", default="1,100,1000,2000", help="pipeline counts, comma-separated")
     parser.add_argument("--repeats", type=int, default=3, help="runs per size and command (median kept)")
-    parser.add_argument("--smoke", action="store_true", help="size 1, 1 repeat, no warm-up (for CI)")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON output (default: {DEFAULT_OUT})")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"size 1 ({CHAIN_EVERY} with --transformations: the smallest with a chain), 1 repeat, "
+        "no warm-up (for CI)",
+    )
+    parser.add_argument(
+        "--transformations",
+        action="store_true",
+        help="size N also has N SQL transformations (one multi-asset); see the module docstring",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help=f"JSON output (default: {DEFAULT_OUT}, {DEFAULT_OUT_TRANSFORMATIONS} with --transformations)",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a measured target is missed")
     for variant, (_, what) in FLOOR_VARIANTS.items():  # --bare-specs-floor, --narrow-jobs-floor
         flag = f"--{variant.replace('_', '-')}-floor"
@@ -517,21 +650,29 @@ def main(argv: list[str] | None = None) -> int:
         "--write-project", metavar="DIR", type=Path, help="only write a project of --sizes' first size"
     )
     args = parser.parse_args(argv)
-    sizes = [1] if args.smoke else [int(s) for s in args.sizes.split(",") if s.strip()]
+    smoke_size = CHAIN_EVERY if args.transformations else 1
+    sizes = [smoke_size] if args.smoke else [int(s) for s in args.sizes.split(",") if s.strip()]
     repeats = 1 if args.smoke else args.repeats
+    out: Path = args.out or (DEFAULT_OUT_TRANSFORMATIONS if args.transformations else DEFAULT_OUT)
     if args.write_project:
-        print(write_project(args.write_project, sizes[0]))
+        print(write_project(args.write_project, sizes[0], sizes[0] if args.transformations else 0))
         return 0
     try:
         variants = tuple(v for v in FLOOR_VARIANTS if getattr(args, f"{v}_floor"))
-        report = run_benchmark(sizes, repeats, warm_up=not args.smoke, floor_variants=variants)
+        report = run_benchmark(
+            sizes,
+            repeats,
+            warm_up=not args.smoke,
+            floor_variants=variants,
+            transformations=args.transformations,
+        )
     except BenchmarkError as exc:
         print(f"benchmark aborted: {exc}", file=sys.stderr)
         return 2
     print(render(report))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {out}")
     missed = [t for t in report["targets"] if t["passed"] is False]
     return 1 if args.strict and missed else 0
 

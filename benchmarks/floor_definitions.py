@@ -18,13 +18,23 @@ instead of the whole location, which Dagster does for every job, N x N in all. T
 ``--narrow-jobs-floor`` measures this variant: the same Dagster objects loaded the same way, so
 what ours costs beyond it is the YAML layer alone.
 
-Names, crons and timezones follow ``write_project`` in ``benchmarks/definitions.py`` (kept in step
-by hand; the benchmark checks that both define the same asset keys, jobs and schedules).
+With ``DWH_BENCH_TRANSFORMATIONS=N`` (the benchmark's ``--transformations``) it also defines N
+SQL transformations as a dbt-style Dagster user would: one ``multi_asset`` with ``can_subset=True``
+for the destination (``transform_warehouse``), holding one ``AssetSpec`` per model with key
+``analytics/t_<i>``, the tables its SQL reads as deps (written out by hand here, where ours parses
+the SQL), group ``transformations``, kinds ``sql`` and ``duckdb``, and the same metadata as ours:
+the SQL as a markdown snippet, where it is written and what it writes.
+
+Names, crons, timezones and SQL follow ``write_project`` and ``transformation_sql`` in
+``benchmarks/definitions.py`` (kept in step by hand; the benchmark checks that both define the same
+asset keys, deps, jobs and schedules, and the same op, groups, kinds, metadata keys and SQL for the
+transformations).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
@@ -32,7 +42,11 @@ from dagster._core.definitions.unresolved_asset_job_definition import Unresolved
 PIPELINES_VAR = "DWH_BENCH_PIPELINES"
 BARE_SPECS_VAR = "DWH_BENCH_FLOOR_BARE_SPECS"
 NARROW_JOBS_VAR = "DWH_BENCH_FLOOR_NARROW_JOBS"
+TRANSFORMATIONS_VAR = "DWH_BENCH_TRANSFORMATIONS"
 TIMEZONES = ("UTC", "Europe/Berlin", "America/New_York")
+TRANSFORM_DATASET = "analytics"
+CHAIN_EVERY = 10
+DESTINATION = "warehouse"
 
 
 def _pipeline_defs(i: int) -> tuple[dg.AssetSpec, dg.AssetsDefinition, UnresolvedAssetJobDefinition]:
@@ -52,10 +66,60 @@ def _pipeline_defs(i: int) -> tuple[dg.AssetSpec, dg.AssetsDefinition, Unresolve
     return source, _load, job
 
 
+def _transformation_spec(i: int) -> dg.AssetSpec:
+    """Model ``t_<i>``: a filter over pipeline ``i``'s table; every 10th also joins an earlier model."""
+    n = f"{i:05d}"
+    table = dg.AssetKey([f"raw_{n}", "items"])
+    if i % CHAIN_EVERY == 0:
+        previous = f"t_{max(i - CHAIN_EVERY, 1):05d}"
+        sql = (
+            f"select t.*\nfrom {TRANSFORM_DATASET}.{previous} t\n"
+            f"join raw_{n}.items i on i.id = t.id\nwhere t.id > 0"
+        )
+        deps = [dg.AssetKey([TRANSFORM_DATASET, previous]), table]
+    else:
+        sql = f"select *\nfrom raw_{n}.items\nwhere id > 0"
+        deps = [table]
+    name = f"t_{n}"
+    return dg.AssetSpec(
+        key=dg.AssetKey([TRANSFORM_DATASET, name]),
+        deps=deps,
+        group_name="transformations",
+        kinds={"sql", "duckdb"},
+        skippable=True,
+        metadata={
+            "dwh/sql": dg.MetadataValue.md(f"```sql\n{sql}\n```"),
+            "dwh/sql_file": dg.MetadataValue.path(f"transformations/{name}.yaml:7"),
+            "dwh/transformation": name,
+            "dwh/materialized": "table",
+            "dwh/destination": DESTINATION,
+            "dwh/dataset": TRANSFORM_DATASET,
+            "dagster/table_name": f"{TRANSFORM_DATASET}.{name}",
+        },
+    )
+
+
+def _transformations_defs(count: int) -> dg.AssetsDefinition:
+    """The ``count`` models of the destination as one subsettable multi-asset."""
+
+    @dg.multi_asset(
+        name=f"transform_{DESTINATION}",
+        specs=[_transformation_spec(i) for i in range(1, count + 1)],
+        can_subset=True,
+    )
+    def _transform(context) -> Iterator[dg.MaterializeResult]:  # type: ignore[no-untyped-def]
+        # (no annotation: under ``from __future__ import annotations`` Dagster sees a string)
+        for key in sorted(context.selected_asset_keys):  # the SQL would run here, in dependency order
+            yield dg.MaterializeResult(asset_key=key)
+
+    return _transform
+
+
 def build_floor_definitions(
-    count: int, bare_specs: bool = False, narrow_jobs: bool = False
+    count: int, bare_specs: bool = False, narrow_jobs: bool = False, transformations: int = 0
 ) -> dg.Definitions:
-    """The hand-written equivalent of a generated project of ``count`` pipelines."""
+    """The hand-written equivalent of a generated project of ``count`` pipelines and
+    ``transformations`` transformations (at most ``count``)."""
     if narrow_jobs:
         from dwh_dagster.narrow_jobs import narrow
 
@@ -76,6 +140,8 @@ def build_floor_definitions(
                 job=job,
             )
         )
+    if transformations:
+        assets.append(_transformations_defs(min(transformations, count)))
     return dg.Definitions(assets=assets, jobs=jobs, schedules=schedules)
 
 
@@ -83,4 +149,5 @@ defs = build_floor_definitions(
     int(os.environ.get(PIPELINES_VAR, "1")),
     bare_specs=os.environ.get(BARE_SPECS_VAR) == "1",
     narrow_jobs=os.environ.get(NARROW_JOBS_VAR) == "1",
+    transformations=int(os.environ.get(TRANSFORMATIONS_VAR, "0")),
 )

@@ -161,7 +161,6 @@ def build_transformation_assets(
         name=transformation_op_name(plan.destination.name),
         specs=[build_transformation_spec(m) for m in models],
         can_subset=True,
-        description=f"SQL transformations in destination '{plan.destination.name}'",
         op_tags={"dagster/priority": "0"},
         pool=_pool(plan),
     )

@@ -99,6 +99,8 @@ class ModelBuilder:
         self.session = session
         self.sql = Statements(dialect)
         self.dialect = dialect
+        self._relations: dict[str, dict[str, str]] = {}
+        """The tables and views of each dataset this builder has looked at, kept up to date."""
 
     def _run(self, model: ModelPlan, statement: str, *, embeds_sql: bool = False) -> None:
         try:
@@ -113,11 +115,14 @@ class ModelBuilder:
             raise _failure(model, exc, embeds_sql=False) from None
 
     def kind_of(self, model: ModelPlan, dataset: str, name: str) -> str | None:
-        """``table``, ``view`` or None (missing)."""
-        rows = self._query(model, self.sql.relation_kind(dataset, name))
-        if not rows:
-            return None
-        return "view" if "VIEW" in str(rows[0][0]).upper() else "table"
+        """``table``, ``view`` or None (missing); the dataset is created and listed on first use."""
+        if dataset not in self._relations:
+            self._run(model, self.sql.create_schema(dataset))
+            self._relations[dataset] = {
+                str(table): "view" if "VIEW" in str(kind).upper() else "table"
+                for table, kind in self._query(model, self.sql.relations(dataset))
+            }
+        return self._relations[dataset].get(name)
 
     def columns_of(self, model: ModelPlan, dataset: str, name: str) -> tuple[tuple[str, str], ...]:
         """Column names and types."""
@@ -128,18 +133,22 @@ class ModelBuilder:
         started = time.perf_counter()
         dataset, name = model.dataset, model.name
         query = self.sql.render(model.sql.text, dataset, name)
-        self._run(model, self.sql.create_schema(dataset))
         existing = self.kind_of(model, dataset, name)
         inserted: int | None = None
-        if model.materialized == "view":
-            action = self._build_view(model, query, existing)
-        elif model.materialized == "table" or existing != "table":
-            action = self._build_table(model, query, existing)
-            if model.materialized == "incremental":
-                action = "created"
-        else:
-            inserted = self._insert_increment(model)
-            action = "merged" if model.unique_key else "appended"
+        try:
+            if model.materialized == "view":
+                action = self._build_view(model, query, existing)
+            elif model.materialized == "table" or existing != "table":
+                action = self._build_table(model, query, existing)
+                if model.materialized == "incremental":
+                    action = "table created"
+            else:
+                inserted = self._insert_increment(model)
+                action = "merged" if model.unique_key else "appended"
+        except ModelFailure:
+            self._relations.pop(dataset, None)  # what the failed statements left: list it again
+            raise
+        self._relations[dataset][name] = "view" if model.materialized == "view" else "table"
         rows = self._query(model, self.sql.count(dataset, name))
         return BuiltModel(
             model=model,
@@ -170,12 +179,13 @@ class ModelBuilder:
     def _build_table(self, model: ModelPlan, query: str, existing: str | None) -> str:
         dataset, name = model.dataset, model.name
         if self.dialect in REPLACE_IN_PLACE:
-            with self._transaction(model):
-                if existing == "view":
+            replace = self.sql.create_table_as(dataset, name, query, replace=True)
+            if existing != "view":  # one statement: atomic by itself
+                self._run(model, replace, embeds_sql=True)
+            else:
+                with self._transaction(model):
                     self._run(model, self.sql.drop("view", dataset, name))
-                self._run(
-                    model, self.sql.create_table_as(dataset, name, query, replace=True), embeds_sql=True
-                )
+                    self._run(model, replace, embeds_sql=True)
             return "table replaced" if existing else "table created"
         work = transformation_work_table(name)
         with self._transaction(model):

@@ -99,11 +99,11 @@ class Statements:
             return f"{self.name(dataset)}.INFORMATION_SCHEMA.{view.upper()}"
         return f"information_schema.{view}"
 
-    def relation_kind(self, dataset: str, name: str) -> str:
-        """The ``table_type`` of ``dataset.name`` (no row when it does not exist)."""
+    def relations(self, dataset: str) -> str:
+        """``table_name, table_type`` of every table and view of ``dataset``."""
         return (
-            f"SELECT table_type FROM {self._information_schema(dataset, 'tables')} "
-            f"WHERE table_schema = {_literal(dataset)} AND table_name = {_literal(name)}"
+            f"SELECT table_name, table_type FROM {self._information_schema(dataset, 'tables')} "
+            f"WHERE table_schema = {_literal(dataset)}"
         )
 
     def columns(self, dataset: str, name: str) -> str:

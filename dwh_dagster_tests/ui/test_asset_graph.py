@@ -39,6 +39,14 @@ SCREENSHOT = OUTPUT / "asset_graph_demo_to_duckdb.png"
 GROUP = "demo_to_duckdb"
 SOURCE_NODE = "demo_files"  # sources/demo_files, labelled by the last part of its key
 DEMO_NODES = ("customers", "orders", "payments")
+# the demo's models downstream of the loaded tables, drawn in the group's graph as links to their
+# own group (transformations), with the loaded table each reads
+MODEL_EDGES = {
+    ("orders", "stg_orders"),
+    ("orders", "sku_sales"),
+    ("customers", "customer_orders"),
+    ("payments", "customer_orders"),
+}
 
 SERVER_START_TIMEOUT = 60.0
 GRAPH_TIMEOUT = 30.0
@@ -231,7 +239,7 @@ def test_asset_graph_shows_demo_assets_and_lineage(request: pytest.FixtureReques
     from selenium.webdriver.support.ui import WebDriverWait
 
     url = f"{webserver.url}/locations/{webserver.location}/asset-groups/{GROUP}"
-    expected = {SOURCE_NODE, *DEMO_NODES}
+    expected = {SOURCE_NODE, *DEMO_NODES, *(model for _, model in MODEL_EDGES)}
 
     seen: list[Any] = [None]
 
@@ -265,6 +273,8 @@ def test_asset_graph_shows_demo_assets_and_lineage(request: pytest.FixtureReques
         assert label in body, f"{label!r} is not on the page {url}"
     nodes = [Box(**n) for n in graph["nodes"]]
     assert sorted(n.label for n in nodes) == sorted(expected), "unexpected nodes in the group's graph"
-    assert _edges(nodes, graph["edges"]) == {(SOURCE_NODE, name) for name in DEMO_NODES}, graph["edges"]
+    assert _edges(nodes, graph["edges"]) == {(SOURCE_NODE, name) for name in DEMO_NODES} | MODEL_EDGES, graph[
+        "edges"
+    ]
     assert SCREENSHOT.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert SCREENSHOT.stat().st_size > 10_000, "the screenshot looks empty"
