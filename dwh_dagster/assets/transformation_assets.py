@@ -10,7 +10,7 @@ failure unless ``continue_on_failure``; ``parallel`` and ``dag`` jobs retry thro
 """
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
 import dagster as dg
 from dagster import AssetExecutionContext
@@ -28,6 +28,7 @@ from dwh_dagster.config.naming import (
     duckdb_writer_pool,
     transformation_op_name,
 )
+from dwh_dagster.config.ordering import topological_order
 from dwh_dagster.config.resolved import ResolvedProject, ResolvedTransformation
 from dwh_dagster.tags import yaml_tags
 from dwh_dagster.transform.plan import ModelPlan, TransformPlan, build_transform_plans
@@ -142,6 +143,17 @@ def _build_in_step(
         raise TransformationError(report.error)
 
 
+def build_order(plan: TransformPlan, selected: set[str], job_order: Sequence[str]) -> list[ModelPlan]:
+    """The selected models in build order: after the models they read, else in the job's
+    ``order`` (its transformations' order), else in the plan's order."""
+    models = {m.name: m for m in plan.models if m.name in selected}
+    position = {name: index for index, name in enumerate(job_order)}
+    plan_position = {m.name: index for index, m in enumerate(plan.models)}
+    names = sorted(models, key=lambda n: (position.get(n, len(position)), plan_position[n]))
+    order = topological_order({n: [r for r in models[n].reads_models if r in models] for n in names}, names)
+    return [models[name] for name in order]
+
+
 def _pool(plan: TransformPlan) -> str | None:
     destination = plan.destination
     if not isinstance(destination, DuckDbDestination):
@@ -156,6 +168,11 @@ def build_transformation_assets(
     models = [project.transformations[m.name] for m in plan.models]
     by_key = {dg.AssetKey(m.asset_key): m for m in plan.models}
     default = StepPolicy()
+    job_orders = {
+        job.name: tuple(t.name for t in job.transformations)
+        for job in project.jobs.values()
+        if any(t.destination_name == plan.destination.name for t in job.transformations)
+    }
 
     @dg.multi_asset(
         name=transformation_op_name(plan.destination.name),
@@ -174,8 +191,8 @@ def build_transformation_assets(
                     f"job {context.job_name} stops at the first failure (continue_on_failure: false)"
                 )
                 return
-        selected = [m for key, m in by_key.items() if key in context.selected_asset_keys]
-        ordered = [m for m in plan.models if m in selected]
+        selected = {m.name for key, m in by_key.items() if key in context.selected_asset_keys}
+        ordered = build_order(plan, selected, job_orders.get(context.job_name, ()))
         if ordered:
             yield from _build_in_step(context, plan, ordered, policy)
 

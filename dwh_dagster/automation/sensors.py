@@ -98,6 +98,15 @@ def build_job_finished_sensor(
     return _job_finished
 
 
+def _watched_description(event: AssetMaterializedEvent) -> str:
+    parts = []
+    if event.pipelines:
+        parts.append(f"{', '.join(event.pipelines)} loaded")
+    if event.transformations:
+        parts.append(f"{', '.join(event.transformations)} built")
+    return "after " + " or ".join(parts)
+
+
 def build_asset_materialized_sensor(
     trigger: EventTrigger,
     event: AssetMaterializedEvent,
@@ -115,7 +124,7 @@ def build_asset_materialized_sensor(
         trigger,
         target,
         seconds=_poll_seconds(trigger),
-        description=f"after {', '.join(event.pipelines)} loaded",
+        description=_watched_description(event),
         trigger_type="event",
     )
     def _asset_materialized(context: dg.SensorEvaluationContext) -> dg.RunRequest | dg.SkipReason:
