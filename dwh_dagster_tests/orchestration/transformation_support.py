@@ -185,6 +185,17 @@ def expected_rows(orders: list[tuple[int, int, float]]) -> dict[str, list[tuple[
     }
 
 
+LOADED_QUERIES = {
+    CUSTOMERS_TABLE: "select id, name from ds_crm.customers order by id",
+    ORDERS_TABLE: "select order_id, customer_id, amount from ds_shop.orders order by order_id",
+}
+
+
+def loaded_rows(root: Path, asset: str) -> list[tuple[object, ...]]:
+    """The rows of a loaded table (by its asset key), without dlt's own columns."""
+    return duckdb_rows(root / "wh.duckdb", LOADED_QUERIES[asset])
+
+
 def model_rows(root: Path, asset: str) -> list[tuple[object, ...]]:
     """The rows of a model (by its asset key), in the order of :data:`MODEL_QUERIES`."""
     return duckdb_rows(root / "wh.duckdb", MODEL_QUERIES[asset])
