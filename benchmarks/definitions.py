@@ -41,18 +41,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from importlib import metadata
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from machine import load_average
+from machine import machine_info as shared_machine_info
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results" / "definitions.json"
@@ -374,31 +376,9 @@ def probe(env: dict[str, str]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------- report
 
 
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def _load_average() -> list[float] | None:
-    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
-
-
 def machine_info() -> dict[str, Any]:
     """Where and with what the figures were taken."""
-    return {
-        "cpu_count": os.cpu_count(),
-        "load_average": _load_average(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "dagster": _version("dagster"),
-        "dagster-dlt": _version("dagster-dlt"),
-        "dlt": _version("dlt"),
-        "pyyaml": _version("pyyaml"),
-        "pydantic": _version("pydantic"),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
+    return shared_machine_info(("dagster", "dagster-dlt", "dlt", "pyyaml", "pydantic"))
 
 
 def _ratio(a: float, b: float) -> float:
@@ -608,7 +588,7 @@ def run_benchmark(
     assert dlt_modules is not None
     return {
         "benchmark": "definitions",
-        "machine": {**machine, "load_average_end": _load_average()},
+        "machine": {**machine, "load_average_end": load_average()},
         "repeats": repeats,
         "sizes": sizes,
         "transformations": transformations,

@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -44,10 +43,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from machine import load_average
+from machine import machine_info as shared_machine_info
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results" / "transform_chain.json"
@@ -415,28 +417,9 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 3) if a is not None and b else None
 
 
-def _version(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def _load_average() -> list[float] | None:
-    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
-
-
 def machine_info() -> dict[str, Any]:
-    return {
-        "cpu_count": os.cpu_count(),
-        "load_average": _load_average(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "dagster": _version("dagster"),
-        "duckdb": _version("duckdb"),
-        "sqlglot": _version("sqlglot"),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
+    """Where and with what the figures were taken."""
+    return shared_machine_info(("dagster", "duckdb", "sqlglot"))
 
 
 def benchmark(rows: int, repeats: int, warm_up: bool, work: Path, reference: bool = False) -> dict[str, Any]:
@@ -505,7 +488,7 @@ def benchmark(rows: int, repeats: int, warm_up: bool, work: Path, reference: boo
         )
     return {
         "benchmark": "transform_chain",
-        "machine": {**machine, "load_average_end": _load_average()},
+        "machine": {**machine, "load_average_end": load_average()},
         "rows": rows,
         "models": len(MODELS),
         "repeats": repeats,

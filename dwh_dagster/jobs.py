@@ -20,7 +20,7 @@ def job_asset_keys(job: ResolvedJob) -> list[dg.AssetKey]:
     """The tables of a job's enabled pipelines and transformations."""
     return [
         *(key for pipeline in job.pipelines for key in pipeline_asset_keys(pipeline)),
-        *(dg.AssetKey([t.dataset, t.name]) for t in job.transformations),
+        *(dg.AssetKey(table_asset_key(t.dataset, t.name)) for t in job.transformations),
     ]
 
 

@@ -12,14 +12,14 @@ where it doubles (Dagster's exponential backoff waits d, 3d, 7d, ... where the Y
 """
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import dagster as dg
 from dagster import AssetExecutionContext
 
 from dwh_dagster.assets.specs import build_pipeline_asset_specs
-from dwh_dagster.config.models.destinations import DuckDbDestination
+from dwh_dagster.config.models.destinations import DestinationModel, DuckDbDestination
 from dwh_dagster.config.naming import duckdb_writer_pool, pipeline_op_name
 from dwh_dagster.config.resolved import ResolvedJob, ResolvedPipeline, ResolvedProject
 from dwh_dagster.ingestion.plan import LoadPlan, build_load_plan
@@ -190,16 +190,17 @@ class LoadFn:
         return run_pipeline(context, self.plan)
 
 
-def writer_pool(plan: LoadPlan) -> str | None:
-    """The pool of the DuckDB file the pipeline writes (None for other destinations).
+def writer_pool(destination: DestinationModel, local_path: Callable[[str], str]) -> str | None:
+    """The pool of the DuckDB file a step writes (None for other destinations): loads and
+    transformations of one file share it.
 
     dagster.yaml sets ``concurrency: pools: granularity: run``: the run queue starts a run only when
     each of its pools has a free slot, and steps never wait for a pool inside a run (with ``op``
     granularity they would, and a sequential job would move on to a later pipeline meanwhile).
     """
-    if not isinstance(plan.destination, DuckDbDestination):
+    if not isinstance(destination, DuckDbDestination):
         return None
-    return duckdb_writer_pool(plan.local_path(plan.destination.connection.database))
+    return duckdb_writer_pool(local_path(destination.connection.database))
 
 
 def build_pipeline_assets(
@@ -219,7 +220,7 @@ def build_pipeline_assets(
         can_subset=True,
         description=description,
         op_tags={"dagster/priority": str(priority)},
-        pool=writer_pool(load.plan),
+        pool=writer_pool(load.plan.destination, load.plan.local_path),
     )
     def _load(context: AssetExecutionContext) -> Iterator[dg.MaterializeResult]:
         policy = policies.get(context.job_name, default)

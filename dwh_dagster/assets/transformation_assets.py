@@ -22,10 +22,9 @@ from dwh_dagster.assets.pipeline_assets import (
     job_retry_policy,
     writer_pool,
 )
-from dwh_dagster.config.models.destinations import DuckDbDestination
 from dwh_dagster.config.naming import (
     EAGER_AUTOMATION_SENSOR,
-    duckdb_writer_pool,
+    table_asset_key,
     transformation_op_name,
 )
 from dwh_dagster.config.ordering import topological_order
@@ -38,7 +37,7 @@ DEFAULT_GROUP = "transformations"
 
 def transformation_asset_key(model: ResolvedTransformation) -> dg.AssetKey:
     """``<dataset_name>/<name>``."""
-    return dg.AssetKey([model.dataset, model.name])
+    return dg.AssetKey(table_asset_key(model.dataset, model.name))
 
 
 def _sql_metadata(model: ResolvedTransformation) -> dict[str, object]:
@@ -154,13 +153,6 @@ def build_order(plan: TransformPlan, selected: set[str], job_order: Sequence[str
     return [models[name] for name in order]
 
 
-def _pool(plan: TransformPlan) -> str | None:
-    destination = plan.destination
-    if not isinstance(destination, DuckDbDestination):
-        return None
-    return duckdb_writer_pool(plan.local_path(destination.connection.database))
-
-
 def build_transformation_assets(
     project: ResolvedProject, plan: TransformPlan, policies: Mapping[str, StepPolicy]
 ) -> dg.AssetsDefinition:
@@ -179,7 +171,7 @@ def build_transformation_assets(
         specs=[build_transformation_spec(m) for m in models],
         can_subset=True,
         op_tags={"dagster/priority": "0"},
-        pool=_pool(plan),
+        pool=writer_pool(plan.destination, plan.local_path),
     )
     def _transform(context: AssetExecutionContext) -> Iterator[dg.MaterializeResult]:
         policy = policies.get(context.job_name, default)
@@ -224,6 +216,3 @@ def build_all_transformation_assets(project: ResolvedProject) -> list[dg.AssetsD
         *(build_transformation_assets(project, plan, policies) for plan in build_transform_plans(project)),
         *build_external_table_specs(project),
     ]
-
-
-__all__ = ["build_all_transformation_assets", "transformation_asset_key", "writer_pool"]

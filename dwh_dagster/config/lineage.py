@@ -55,8 +55,6 @@ class TableLineage:
     """What each transformation's SQL reads (SQL-capable destinations only)."""
     datasets: dict[str, str] = field(default_factory=dict)
     """The dataset each transformation writes, where known."""
-    destinations: dict[str, str] = field(default_factory=dict)
-    """The destination each transformation runs in, where it resolves."""
 
     def producer_of(self, dataset: str, table: str) -> Producer | None:
         """The producer of ``dataset.table``; a dlt child table (``issues__labels``) is its parent's."""
@@ -172,8 +170,6 @@ def table_lineage(index: ProjectIndex) -> TableLineage:
         model = tobj.model
         destination = index.destinations.lookup(model.destination)
         dataset = _dataset(index, model, destination)
-        if destination is not None:
-            lineage.destinations[tobj.name] = destination
         if dataset is not None:
             lineage.datasets[tobj.name] = dataset
             if destination is not None:

@@ -41,6 +41,8 @@ from pathlib import Path
 
 import filelock
 
+from dwh_dagster.config.models.destinations import DestinationModel, DuckDbDestination
+
 LOG_EVERY_SECONDS = 30.0
 
 # The native lock for this platform, chosen here: ``filelock.FileLock`` would fall back to a soft
@@ -56,6 +58,20 @@ class _HeldByThisThread(threading.local):
 
 
 _HELD = _HeldByThisThread()
+
+
+@contextmanager
+def destination_write_lock(
+    destination: DestinationModel, local_path: Callable[[str], str], log: Callable[[str], None]
+) -> Iterator[None]:
+    """The one-writer lock of ``destination`` when it is a DuckDB file (loads and transformations
+    alike); nothing for other destinations. ``local_path`` resolves the file's path."""
+    if not isinstance(destination, DuckDbDestination):
+        yield
+        return
+    database = Path(local_path(destination.connection.database))
+    with exclusive_file_lock(duckdb_lock_path(database), log):
+        yield
 
 
 def duckdb_lock_path(database: Path) -> Path:

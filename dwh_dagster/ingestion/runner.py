@@ -7,19 +7,17 @@ import functools
 import os
 import shutil
 import traceback
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
-from dwh_dagster.config.models.destinations import DuckDbDestination
 from dwh_dagster.config.naming import dlt_pipeline_name
 from dwh_dagster.config.secrets import SecretResolver
 from dwh_dagster.ingestion.dlt_destinations import build_dlt_destination, loader_file_format
 from dwh_dagster.ingestion.dlt_sources import BuildContext, build_dlt_source
-from dwh_dagster.ingestion.locks import duckdb_lock_path, exclusive_file_lock
+from dwh_dagster.ingestion.locks import destination_write_lock
 from dwh_dagster.ingestion.plan import LoadPlan
 from dwh_dagster.ingestion.redaction import SecretRedactor
 
@@ -143,17 +141,6 @@ def _load(
     return results
 
 
-@contextmanager
-def _destination_lock(plan: LoadPlan, log: Callable[[str], None]) -> Iterator[None]:
-    """The DuckDB one-writer lock when the destination is a DuckDB file; nothing otherwise."""
-    if not isinstance(plan.destination, DuckDbDestination):
-        yield
-        return
-    database = Path(plan.local_path(plan.destination.connection.database))
-    with exclusive_file_lock(duckdb_lock_path(database), log):
-        yield
-
-
 def run_pipeline(context: dg.AssetExecutionContext, plan: LoadPlan) -> Iterator[dg.MaterializeResult]:
     """Load the selected tables of one pipeline and yield one materialization per table.
 
@@ -178,7 +165,7 @@ def run_pipeline(context: dg.AssetExecutionContext, plan: LoadPlan) -> Iterator[
     results: list[dg.MaterializeResult] = []
     with redactor.masking_logs():
         try:
-            with _destination_lock(plan, context.log.info):
+            with destination_write_lock(plan.destination, plan.local_path, context.log.info):
                 results = _load(context, plan, selected, ctx, work_dir)
         except Exception as exc:
             detail = "".join(traceback.format_exception(exc))[-_MAX_TRACE_CHARS:]

@@ -17,17 +17,15 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
-from dwh_dagster.config.models.destinations import DuckDbDestination
 from dwh_dagster.config.naming import transformation_work_table
 from dwh_dagster.config.secrets import SecretResolver
 from dwh_dagster.config.sql import add_filter
 from dwh_dagster.ingestion.dlt_sources import BuildContext
-from dwh_dagster.ingestion.locks import duckdb_lock_path, exclusive_file_lock
+from dwh_dagster.ingestion.locks import destination_write_lock
 from dwh_dagster.ingestion.redaction import SecretRedactor
 from dwh_dagster.transform.plan import ModelPlan, TransformPlan
 from dwh_dagster.transform.sessions import SqlSession, open_session
@@ -75,7 +73,6 @@ class ModelFailure(Exception):
     detail: str
     statement_line: int | None = None
     embeds_sql: bool = True
-    notes: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
         """``<file>:<line>: transformation 'x' (dataset.x) failed: <database message>``."""
@@ -89,7 +86,7 @@ class ModelFailure(Exception):
         elif sql.in_yaml:
             where = f"{sql.file}:{sql.line}"
         text = f"{where}: transformation '{self.model.name}' ({self.model.qualified}) failed: {self.detail}"
-        return "\n".join([text, *self.notes])
+        return text
 
 
 class ModelBuilder:
@@ -299,16 +296,6 @@ def build_models(
     return outcome
 
 
-@contextmanager
-def _destination_lock(plan: TransformPlan, log: Callable[[str], None]) -> Iterator[None]:
-    if not isinstance(plan.destination, DuckDbDestination):
-        yield
-        return
-    database = Path(plan.local_path(plan.destination.connection.database))
-    with exclusive_file_lock(duckdb_lock_path(database), log):
-        yield
-
-
 @dataclass
 class StepReport:
     """The materializations of one attempt, and what failed (None: every model was built)."""
@@ -339,7 +326,10 @@ def run_transformations(
     connect_failure: str | None = None
     with redactor.masking_logs():
         try:
-            with _destination_lock(plan, context.log.info), open_session(plan.destination, ctx) as session:
+            with (
+                destination_write_lock(plan.destination, plan.local_path, context.log.info),
+                open_session(plan.destination, ctx) as session,
+            ):
                 outcome = build_models(session, models[0].dialect, models, context.log.info)
         except Exception as exc:
             connect_failure = redactor.redact(f"{type(exc).__name__}: {exc}")

@@ -193,7 +193,8 @@ def test_every_duckdb_pipeline_is_in_the_pool_of_its_file(
     pipes = [Pipe("a", database="one"), Pipe("b", database="one"), Pipe("c", database="two")]
     defs = write_pipes_project(write_project, tmp_path, pipes, {})
     project = load_project(defs, "dev")
-    pools = {name: writer_pool(build_load_plan(project, p)) for name, p in project.pipelines.items()}
+    plans = {name: build_load_plan(project, p) for name, p in project.pipelines.items()}
+    pools = {name: writer_pool(plan.destination, plan.local_path) for name, plan in plans.items()}
 
     assert pools["a"] == pools["b"] == duckdb_writer_pool(str(tmp_path / "one.duckdb"))
     assert pools["c"] == duckdb_writer_pool(str(tmp_path / "two.duckdb")) != pools["a"]

@@ -23,6 +23,7 @@ from dwh_dagster.config.loader import load_project
 from dwh_dagster.definitions import build_definitions
 from dwh_dagster_tests.automation.support import sensor_of
 from dwh_dagster_tests.conftest import RunJob, WriteProject, duckdb_rows
+from dwh_dagster_tests.deployment.support import clean_env, daemon_command
 from dwh_dagster_tests.orchestration.support import EV, RunEvents, execute_job_like_the_daemon
 from dwh_dagster_tests.orchestration.transformation_support import (
     BIG_ORDERS,
@@ -40,8 +41,6 @@ from dwh_dagster_tests.orchestration.transformation_support import (
     STG_ORDERS,
     TRANSFORM,
     all_runs,
-    daemon_command,
-    daemon_env,
     describe_runs,
     expected_rows,
     finished_ticks,
@@ -401,7 +400,7 @@ def test_eager_model_is_rebuilt_by_the_daemon_and_a_trigger_watching_it_starts_i
     # Dagster's own default automation sensor starts stopped; the project's eager sensor runs
     assert eager.default_status == dg.DefaultSensorStatus.RUNNING
     assert "default_automation_condition_sensor" not in {s.name for s in repository.sensor_defs}
-    env = daemon_env(dagster_home, defs)
+    env = clean_env(dagster_home, DWH_DEFS_DIR=str(defs))
     log = tmp_path / "daemon.log"
     workspace = write_workspace(tmp_path / "workspace.yaml")
     with dg.DagsterInstance.get():

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -233,23 +232,6 @@ def write_workspace(path: Path) -> Path:
         "      location_name: dwh_dagster\n"
     )
     return path
-
-
-def daemon_env(dagster_home: Path, defs_dir: Path) -> dict[str, str]:
-    """The caller's environment without secrets or an ENVIRONMENT, on our instance and project."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.endswith(("_DEV", "_STAGE", "_PROD")) and "SECRET" not in k and k != "ENVIRONMENT"
-    }
-    env.pop("DWH_STATE_DIR", None)
-    env.update({"DAGSTER_HOME": str(dagster_home), "DWH_DEFS_DIR": str(defs_dir)})
-    return env
-
-
-def daemon_command(workspace: Path) -> list[str]:
-    """``dagster-daemon run`` on ``workspace``: SIGINT stops it and its code server."""
-    return [sys.executable, "-m", "dagster._daemon", "run", "-w", str(workspace)]
 
 
 FINISHED = (dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED)
