@@ -68,6 +68,11 @@ def _parser() -> argparse.ArgumentParser:
         "key: 'customer_revenue+' is the model and everything downstream (within JOB when given)",
     )
     run.add_argument("--log-level", default="INFO", help="Dagster console log level (default: INFO)")
+    dbt_parse = sub.add_parser(
+        "dbt-parse", help="write the manifest of dbt transformations (dbt parse with the generated profile)"
+    )
+    _common(dbt_parse)
+    dbt_parse.add_argument("names", nargs="*", metavar="NAME", help="dbt transformations (default: all)")
     webhook = sub.add_parser("webhook", help="the webhook receiver")
     webhook_sub = webhook.add_subparsers(dest="webhook_command", required=True, metavar="COMMAND")
     serve = webhook_sub.add_parser("serve", help="receive POST /webhooks/<trigger name> and store the events")
@@ -193,6 +198,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return run_job(_load(args), args.job, log_level=args.log_level.upper(), select=args.select)
 
 
+def _cmd_dbt_parse(args: argparse.Namespace) -> int:
+    from dwh_dagster.dbt_command import run_dbt_parse
+
+    return run_dbt_parse(args.defs, args.env, args.names)
+
+
 def _cmd_webhook(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -214,6 +225,7 @@ _COMMANDS = {
     "run": _cmd_run,
     "docs": _cmd_docs,
     "doctor": _cmd_doctor,
+    "dbt-parse": _cmd_dbt_parse,
     "webhook": _cmd_webhook,
 }
 

@@ -143,7 +143,7 @@ def check_network(project: ResolvedProject) -> list[Check]:
     for destination in project.destinations.values():
         if isinstance(destination, PostgresDestination):
 
-            def postgres(conn: PostgresConnection = destination.connection) -> str:
+            def postgres(conn: PostgresConnection = destination.connection) -> str:  # type: ignore[assignment]
                 import psycopg2
 
                 key = conn.credentials_secret_key

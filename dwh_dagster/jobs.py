@@ -6,7 +6,7 @@ import dagster as dg
 
 from dwh_dagster.assets.pipeline_assets import job_retry_policy
 from dwh_dagster.config.naming import table_asset_key
-from dwh_dagster.config.resolved import ResolvedJob, ResolvedPipeline
+from dwh_dagster.config.resolved import ResolvedDbtProject, ResolvedJob, ResolvedPipeline
 from dwh_dagster.narrow_jobs import NarrowAssetJobDefinition, narrow
 from dwh_dagster.tags import yaml_tags
 
@@ -20,14 +20,18 @@ def job_asset_keys(job: ResolvedJob) -> list[dg.AssetKey]:
     """The tables of a job's enabled pipelines and transformations."""
     return [
         *(key for pipeline in job.pipelines for key in pipeline_asset_keys(pipeline)),
-        *(dg.AssetKey(table_asset_key(t.dataset, t.name)) for t in job.transformations),
+        *(dg.AssetKey(list(key)) for t in job.transformations for key in t.asset_keys),
     ]
 
 
 def job_step_count(job: ResolvedJob) -> int:
     """Steps in a run of the whole job: one per enabled pipeline (a pipeline is one multi-asset op)
-    and one per destination its transformations are built in."""
-    return len({p.name for p in job.pipelines}) + len({t.destination_name for t in job.transformations})
+    one per destination its SQL models are built in, and one per dbt project."""
+    steps = {
+        t.name if isinstance(t, ResolvedDbtProject) else f"sql:{t.destination_name}"
+        for t in job.transformations
+    }
+    return len({p.name for p in job.pipelines}) + len(steps)
 
 
 def build_executor(job: ResolvedJob) -> dg.ExecutorDefinition:

@@ -75,6 +75,18 @@ def project_summary(project: ResolvedProject) -> dict[str, Any]:
             }
             for n, t in project.transformations.items()
         ],
+        "dbt_projects": [
+            {
+                "name": n,
+                "destination": d.destination_name,
+                "dataset": d.dataset,
+                "project_dir": str(d.project_dir),
+                "assets": ["/".join(key) for key in d.asset_keys],
+                "reads": [".".join(s.asset_key) for s in d.sources],
+                "file": _file(project, "transformations", n),
+            }
+            for n, d in project.dbt_projects.items()
+        ],
         "jobs": [
             {
                 "name": n,
@@ -141,6 +153,14 @@ def render_listing(project: ResolvedProject) -> str:
                 f"  • {t['name']} ({t['materialized']}, {t['destination']} dataset {t['dataset']})",
                 f"    Reads: {', '.join(t['reads']) or '-'}",
             ]
+    if data["dbt_projects"]:
+        out += ["", f"DBT PROJECTS ({len(data['dbt_projects'])}):"]
+        for d in data["dbt_projects"]:
+            out += [
+                f"  • {d['name']} ({d['destination']} dataset {d['dataset']}, {d['project_dir']})",
+                f"    Assets: {', '.join(d['assets']) or '-'}",
+                f"    Reads: {', '.join(d['reads']) or '-'}",
+            ]
     out += ["", f"JOBS ({len(data['jobs'])}):"]
     for j in data["jobs"]:
         out += [f"  • {j['name']}", f"    Pipelines: {len(j['pipelines'])} ({', '.join(j['pipelines'])})"]
@@ -170,6 +190,7 @@ def summary_line(project: ResolvedProject) -> str:
         (len(project.destinations), "destination"),
         (len(project.pipelines), "pipeline"),
         *([(len(project.transformations), "transformation")] if project.transformations else []),
+        *([(len(project.dbt_projects), "dbt project")] if project.dbt_projects else []),
         (len(project.jobs), "job"),
         (len(project.triggers), "trigger"),
         (len(project.channels) + len(project.default_channels), "channel"),

@@ -39,6 +39,11 @@ def asset_names(project: ResolvedProject) -> dict[str, str]:
         key = f"{model.dataset}/{model.name}"
         names[key] = key
         tables.setdefault(model.name, []).append(key)
+    for dbt in project.dbt_projects.values():
+        for dataset, table in dbt.asset_keys:
+            key = f"{dataset}/{table}"
+            names[key] = key
+            tables.setdefault(table, []).append(key)
     for table, keys in tables.items():
         if len(keys) == 1:
             names.setdefault(table, keys[0])

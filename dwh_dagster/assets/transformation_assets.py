@@ -77,7 +77,10 @@ def build_transformation_spec(model: ResolvedTransformation) -> dg.AssetSpec:
 
 def build_external_table_specs(project: ResolvedProject) -> list[dg.AssetsDefinition]:
     """One external asset per table listed under ``external_tables`` (another tool writes it)."""
-    keys = sorted({key for model in project.transformations.values() for key in model.external})
+    keys = sorted(
+        {key for model in project.transformations.values() for key in model.external}
+        | {key for dbt in project.dbt_projects.values() for key in dbt.external}
+    )
     return [
         dg.AssetsDefinition(
             specs=[
@@ -198,6 +201,12 @@ def build_eager_automation_sensor(project: ResolvedProject) -> dg.SensorDefiniti
     user who writes ``automation: eager`` means it to run once the daemon does.
     """
     keys = [transformation_asset_key(m) for m in project.transformations.values() if m.model.automation]
+    keys += [
+        dg.AssetKey(list(key))
+        for dbt in project.dbt_projects.values()
+        if dbt.model.automation
+        for key in dbt.asset_keys
+    ]
     if not keys:
         return None
     return dg.AutomationConditionSensorDefinition(
@@ -210,9 +219,12 @@ def build_eager_automation_sensor(project: ResolvedProject) -> dg.SensorDefiniti
 
 
 def build_all_transformation_assets(project: ResolvedProject) -> list[dg.AssetsDefinition]:
-    """One multi-asset per destination with transformations, and the external tables they read."""
+    """One multi-asset per destination with SQL models, one per dbt project, and the external
+    tables they read."""
     policies = transformation_step_policies(project)
-    return [
-        *(build_transformation_assets(project, plan, policies) for plan in build_transform_plans(project)),
-        *build_external_table_specs(project),
-    ]
+    assets = [build_transformation_assets(project, plan, policies) for plan in build_transform_plans(project)]
+    if project.dbt_projects:
+        from dwh_dagster.assets.dbt_assets import build_all_dbt_assets  # imports dbt: only when needed
+
+        assets += build_all_dbt_assets(project, policies)
+    return [*assets, *build_external_table_specs(project)]

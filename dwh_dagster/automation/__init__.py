@@ -28,7 +28,6 @@ from dwh_dagster.config.models.triggers import (
     JobFinishedEvent,
     WebhookTrigger,
 )
-from dwh_dagster.config.naming import table_asset_key
 from dwh_dagster.config.resolved import ResolvedProject, ResolvedTrigger
 from dwh_dagster.jobs import pipeline_asset_keys
 
@@ -84,7 +83,7 @@ def _event(
         out.sensors.append(build_job_finished_sensor(trigger, event, watched, target))
     elif isinstance(event, AssetMaterializedEvent):
         keys = [key for pipeline in resolved.watched_pipelines for key in pipeline_asset_keys(pipeline)]
-        keys += [dg.AssetKey(table_asset_key(t.dataset, t.name)) for t in resolved.watched_transformations]
+        keys += [dg.AssetKey(list(k)) for t in resolved.watched_transformations for k in t.asset_keys]
         out.sensors.append(build_asset_materialized_sensor(trigger, event, keys, target))
     else:
         assert isinstance(event, FileArrivedEvent)

@@ -8,11 +8,21 @@ Table names compare case-insensitively, as dlt's naming convention writes them i
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
 
+from dwh_dagster.config.dbt_project import (
+    DbtManifest,
+    DbtProjectError,
+    load_manifest_json,
+    read_project_file,
+    summarize_manifest,
+)
 from dwh_dagster.config.discovery import LoadedObject
 from dwh_dagster.config.index import ProjectIndex
-from dwh_dagster.config.models.transformations import Transformation
+from dwh_dagster.config.models.transformations import DbtTransformation, SqlTransformation
 from dwh_dagster.config.sql import (
     DIALECT_BY_DESTINATION,
     SelectAnalysis,
@@ -29,7 +39,7 @@ CHILD_TABLE_SEPARATOR = "__"
 class Producer:
     """What writes one table: a pipeline's resource or a transformation."""
 
-    kind: str  # "pipeline" or "transformation"
+    kind: str  # "pipeline", "transformation" (SQL) or "dbt"
     name: str
     destination: str
     dataset: str
@@ -37,8 +47,20 @@ class Producer:
     """The table as the producer names it: the resource or the transformation."""
 
     def describe(self) -> str:
-        """``pipeline 'p'`` / ``transformation 't'``."""
+        """``pipeline 'p'`` / ``transformation 't'`` / ``dbt transformation 'marts'``."""
+        if self.kind == "dbt":
+            return f"dbt transformation '{self.name}'"
         return f"{self.kind} '{self.name}'"
+
+
+@dataclass(frozen=True)
+class DbtView:
+    """A dbt project as read at load: its folder, ``dbt_project.yml`` and manifest."""
+
+    project_dir: Path
+    project_file: dict[str, Any]
+    manifest_path: Path
+    manifest: DbtManifest
 
 
 @dataclass
@@ -54,7 +76,11 @@ class TableLineage:
     analyses: dict[str, SelectAnalysis] = field(default_factory=dict)
     """What each transformation's SQL reads (SQL-capable destinations only)."""
     datasets: dict[str, str] = field(default_factory=dict)
-    """The dataset each transformation writes, where known."""
+    """The dataset each transformation writes (a dbt project: its profile's schema), where known."""
+    dbt: dict[str, DbtView] = field(default_factory=dict)
+    """Each dbt transformation whose project and manifest could be read."""
+    dbt_failures: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Each dbt transformation whose project or manifest could not be: (field, message)."""
 
     def producer_of(self, dataset: str, table: str) -> Producer | None:
         """The producer of ``dataset.table``; a dlt child table (``issues__labels``) is its parent's."""
@@ -69,6 +95,20 @@ class TableLineage:
             if found is not None and found.kind == "pipeline":
                 return found
         return None
+
+
+def sql_transformations(index: ProjectIndex) -> Iterator[LoadedObject[SqlTransformation]]:
+    """The SQL models of ``index`` (``type: sql``)."""
+    for obj in index.transformations:
+        if isinstance(obj.model, SqlTransformation):
+            yield cast("LoadedObject[SqlTransformation]", obj)
+
+
+def dbt_transformations(index: ProjectIndex) -> Iterator[LoadedObject[DbtTransformation]]:
+    """The dbt projects of ``index`` (``type: dbt``)."""
+    for obj in index.transformations:
+        if isinstance(obj.model, DbtTransformation):
+            yield cast("LoadedObject[DbtTransformation]", obj)
 
 
 def _block_anchors(
@@ -103,7 +143,7 @@ def _block_anchors(
     return tuple(anchors) or ((0, line + 1, 1),)
 
 
-def sql_text(index: ProjectIndex, obj: LoadedObject[Transformation]) -> SqlText | None:
+def sql_text(index: ProjectIndex, obj: LoadedObject[SqlTransformation]) -> SqlText | None:
     """The SQL of a transformation (read from ``sql_file`` if it names one); None if unreadable."""
     model = obj.model
     if model.sql is not None:
@@ -129,7 +169,9 @@ def sql_text(index: ProjectIndex, obj: LoadedObject[Transformation]) -> SqlText 
     return None
 
 
-def _dataset(index: ProjectIndex, model: Transformation, destination: str | None) -> str | None:
+def _dataset(
+    index: ProjectIndex, model: SqlTransformation | DbtTransformation, destination: str | None
+) -> str | None:
     if model.dataset_name:
         return model.dataset_name
     if destination is None:
@@ -142,6 +184,39 @@ def _add(lineage: TableLineage, producer: Producer) -> None:
     first = lineage.producers.setdefault(key, producer)
     if first is not producer and first != producer:
         lineage.duplicates.append((producer, first))
+
+
+def read_dbt_view(root: Path, model: DbtTransformation) -> DbtView:
+    """The project and manifest a dbt transformation names; :class:`DbtProjectError` if unreadable."""
+    project_dir = (root / model.project_dir).resolve()
+    project_file = read_project_file(project_dir)
+    manifest_path = project_dir / model.manifest
+    manifest = summarize_manifest(load_manifest_json(manifest_path))
+    return DbtView(project_dir, project_file, manifest_path, manifest)
+
+
+def _add_dbt(
+    index: ProjectIndex,
+    lineage: TableLineage,
+    name: str,
+    model: DbtTransformation,
+    destination: str | None,
+    dataset: str | None,
+) -> None:
+    if dataset is not None:
+        lineage.datasets[name] = dataset
+    try:
+        view = read_dbt_view(index.root, model)
+    except DbtProjectError as exc:
+        where = "manifest" if "manifest" in str(exc) else "project_dir"
+        lineage.dbt_failures[name] = (where, str(exc))
+        return
+    lineage.dbt[name] = view
+    if destination is None:
+        return
+    for node in view.manifest.nodes:
+        if node.materialized != "ephemeral":
+            _add(lineage, Producer("dbt", name, destination, node.schema, node.table))
 
 
 def table_lineage(index: ProjectIndex) -> TableLineage:
@@ -170,11 +245,14 @@ def table_lineage(index: ProjectIndex) -> TableLineage:
         model = tobj.model
         destination = index.destinations.lookup(model.destination)
         dataset = _dataset(index, model, destination)
+        if isinstance(model, DbtTransformation):
+            _add_dbt(index, lineage, tobj.name, model, destination, dataset)
+            continue
         if dataset is not None:
             lineage.datasets[tobj.name] = dataset
             if destination is not None:
                 _add(lineage, Producer("transformation", tobj.name, destination, dataset, model.name))
-        text = sql_text(index, tobj)
+        text = sql_text(index, cast("LoadedObject[SqlTransformation]", tobj))
         if text is None:
             continue
         lineage.sql[tobj.name] = text

@@ -21,7 +21,7 @@ from dwh_dagster.config.discovery import (
 )
 from dwh_dagster.config.environments import resolve_environment
 from dwh_dagster.config.errors import ConfigError, ProjectConfigError
-from dwh_dagster.config.index import build_index
+from dwh_dagster.config.index import ProjectIndex, build_index
 from dwh_dagster.config.resolve import resolve_project
 from dwh_dagster.config.resolved import ResolvedProject
 from dwh_dagster.config.rules import RULES
@@ -54,11 +54,13 @@ def project_fingerprint(
     return (str(root), env, digest.hexdigest())
 
 
-def load_project(defs_dir: Path | str | None = None, environment: str | None = None) -> ResolvedProject:
-    """Load, check and resolve every config; raise :class:`ProjectConfigError` with all problems at once.
+def load_index(
+    defs_dir: Path | str | None = None, environment: str | None = None
+) -> tuple[ProjectIndex, list[ConfigError]]:
+    """Load and check every config: the index of what loaded, and every problem found.
 
-    ``defs_dir`` defaults to ``$DWH_DEFS_DIR``, else ``./yaml_defs``; ``environment`` to
-    ``$ENVIRONMENT``, else ``dev``.
+    Arguments as for :func:`load_project`; raises :class:`ProjectConfigError` only when the defs
+    directory does not exist.
     """
     env = resolve_environment(environment)
     root = Path(defs_dir).expanduser().resolve() if defs_dir is not None else default_defs_dir()
@@ -90,6 +92,16 @@ def load_project(defs_dir: Path | str | None = None, environment: str | None = N
         # with files that did not load, references may dangle: the file errors come first
         check_errors = check_run_order(index)
     errors.extend(check_errors)
+    return index, errors
+
+
+def load_project(defs_dir: Path | str | None = None, environment: str | None = None) -> ResolvedProject:
+    """Load, check and resolve every config; raise :class:`ProjectConfigError` with all problems at once.
+
+    ``defs_dir`` defaults to ``$DWH_DEFS_DIR``, else ``./yaml_defs``; ``environment`` to
+    ``$ENVIRONMENT``, else ``dev``.
+    """
+    index, errors = load_index(defs_dir, environment)
     if errors:
         raise ProjectConfigError(errors)
     return resolve_project(index)

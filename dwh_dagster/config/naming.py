@@ -33,6 +33,11 @@ def transformation_op_name(destination_name: str) -> str:
     return f"transform_{destination_name}"
 
 
+def dbt_op_name(transformation_name: str) -> str:
+    """Name of the op (multi-asset) that runs ``dbt build`` for one dbt transformation."""
+    return f"dbt_{transformation_name}"
+
+
 def transformation_work_table(name: str) -> str:
     """The table a transformation builds its new rows in before they replace or join its table."""
     return f"{name}__dwh_new"

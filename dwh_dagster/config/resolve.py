@@ -6,14 +6,19 @@ bug in a rule and fails with ``KeyError``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from dwh_dagster.config.dbt_project import profile_name
 from dwh_dagster.config.index import ObjectTable, ProjectIndex
-from dwh_dagster.config.lineage import table_lineage, upstream_of
+from dwh_dagster.config.lineage import dbt_transformations, sql_transformations, table_lineage, upstream_of
 from dwh_dagster.config.models.channels import CHANNEL_TYPES
 from dwh_dagster.config.models.sources import RestApiSource
 from dwh_dagster.config.models.triggers import AssetMaterializedEvent, EventTrigger, JobFinishedEvent
 from dwh_dagster.config.resolved import (
+    AnyTransformation,
+    ResolvedDbtNode,
+    ResolvedDbtProject,
     ResolvedJob,
     ResolvedJobEntry,
     ResolvedJobTransformation,
@@ -70,8 +75,8 @@ def _resolve_pipelines(index: ProjectIndex) -> dict[str, ResolvedPipeline]:
 def _resolve_transformations(index: ProjectIndex) -> dict[str, ResolvedTransformation]:
     lineage = table_lineage(index)
     out: dict[str, ResolvedTransformation] = {}
-    for name in sorted(index.transformations.objects):
-        obj = index.transformations.objects[name]
+    for obj in sorted(sql_transformations(index), key=lambda o: o.name):
+        name = obj.name
         destination = index.destinations.objects[_name(index.destinations, obj.model.destination)].model
         upstream: list[tuple[str, str]] = []
         transformations: list[str] = []
@@ -99,10 +104,40 @@ def _resolve_transformations(index: ProjectIndex) -> dict[str, ResolvedTransform
     return out
 
 
+def _resolve_dbt_projects(index: ProjectIndex) -> dict[str, ResolvedDbtProject]:
+    lineage = table_lineage(index)
+    out: dict[str, ResolvedDbtProject] = {}
+    for obj in sorted(dbt_transformations(index), key=lambda o: o.name):
+        view = lineage.dbt[obj.name]
+        sources: list[ResolvedDbtNode] = []
+        external: list[tuple[str, str]] = []
+        for source in view.manifest.sources:
+            producer = lineage.producer_of(source.schema, source.table)
+            key = (source.schema, source.table) if producer is None else (producer.dataset, producer.table)
+            sources.append(ResolvedDbtNode(source.unique_id, key))
+            if producer is None and key not in external:
+                external.append(key)
+        out[obj.name] = ResolvedDbtProject(
+            model=obj.model,
+            destination=index.destinations.objects[_name(index.destinations, obj.model.destination)].model,
+            dataset=lineage.datasets[obj.name],
+            project_dir=view.project_dir,
+            manifest_path=view.manifest_path,
+            profile=profile_name(view.project_file),
+            nodes=tuple(
+                ResolvedDbtNode(node.unique_id, (node.schema, node.table)) for node in view.manifest.nodes
+            ),
+            sources=tuple(sources),
+            external=tuple(external),
+            file=obj.file,
+        )
+    return out
+
+
 def _resolve_jobs(
     index: ProjectIndex,
     pipelines: dict[str, ResolvedPipeline],
-    transformations: dict[str, ResolvedTransformation],
+    transformations: Mapping[str, AnyTransformation],
 ) -> dict[str, ResolvedJob]:
     out: dict[str, ResolvedJob] = {}
     for name in sorted(index.jobs.objects):
@@ -140,7 +175,7 @@ def _resolve_triggers(
     index: ProjectIndex,
     jobs: dict[str, ResolvedJob],
     pipelines: dict[str, ResolvedPipeline],
-    transformations: dict[str, ResolvedTransformation],
+    transformations: Mapping[str, AnyTransformation],
 ) -> dict[str, ResolvedTrigger]:
     out: dict[str, ResolvedTrigger] = {}
     for name in sorted(index.triggers.objects):
@@ -148,7 +183,7 @@ def _resolve_triggers(
         trigger = obj.model
         watched_job = None
         watched: tuple[ResolvedPipeline, ...] = ()
-        watched_models: tuple[ResolvedTransformation, ...] = ()
+        watched_models: tuple[AnyTransformation, ...] = ()
         if isinstance(trigger, EventTrigger):
             event = trigger.event
             if isinstance(event, JobFinishedEvent):
@@ -173,7 +208,9 @@ def resolve_project(index: ProjectIndex) -> ResolvedProject:
     """The resolved project of an index that passed every rule."""
     pipelines = _resolve_pipelines(index)
     transformations = _resolve_transformations(index)
-    jobs = _resolve_jobs(index, pipelines, transformations)
+    dbt_projects = _resolve_dbt_projects(index)
+    named: dict[str, AnyTransformation] = {**transformations, **dbt_projects}
+    jobs = _resolve_jobs(index, pipelines, named)
     default_channels = frozenset(
         channel
         for job in jobs.values()
@@ -190,9 +227,10 @@ def resolve_project(index: ProjectIndex) -> ResolvedProject:
         },
         pipelines=pipelines,
         jobs=jobs,
-        triggers=_resolve_triggers(index, jobs, pipelines, transformations),
+        triggers=_resolve_triggers(index, jobs, pipelines, named),
         channels={name: index.channels.objects[name].model for name in sorted(index.channels.objects)},
         transformations=transformations,
+        dbt_projects=dbt_projects,
         default_channels=default_channels,
         secrets=dict(sorted(index.secrets.items())),
         files=files,

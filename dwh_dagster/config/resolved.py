@@ -17,7 +17,7 @@ from dwh_dagster.config.models.jobs import Job, JobPipeline, JobTransformation
 from dwh_dagster.config.models.pipelines import Pipeline
 from dwh_dagster.config.models.secrets import SecretEntry
 from dwh_dagster.config.models.sources import ResourceModel, SourceModel, find_resource
-from dwh_dagster.config.models.transformations import Transformation
+from dwh_dagster.config.models.transformations import DbtTransformation, SqlTransformation
 from dwh_dagster.config.models.triggers import TriggerModel
 from dwh_dagster.config.ordering import run_order_constraints, topological_order
 from dwh_dagster.config.secrets import SecretResolver
@@ -62,7 +62,7 @@ class ResolvedPipeline:
 class ResolvedTransformation:
     """A SQL model with the destination it runs in, its dataset, and the tables it reads."""
 
-    model: Transformation
+    model: SqlTransformation
     destination: DestinationModel
     dataset: str
     dialect: str
@@ -87,13 +87,66 @@ class ResolvedTransformation:
         """Name of the destination it runs in."""
         return self.destination.name
 
+    @property
+    def asset_keys(self) -> tuple[tuple[str, str], ...]:
+        """Its one asset: ``(dataset, name)``."""
+        return ((self.dataset, self.name),)
+
+
+@dataclass(frozen=True)
+class ResolvedDbtNode:
+    """A model, seed or snapshot of a dbt project, as its asset."""
+
+    unique_id: str
+    asset_key: tuple[str, str]
+    """``(schema, relation)``, as for every table."""
+
+
+@dataclass(frozen=True)
+class ResolvedDbtProject:
+    """A dbt project with the destination it builds in and the manifest that describes it."""
+
+    model: DbtTransformation
+    destination: DestinationModel
+    dataset: str
+    """The profile's schema."""
+    project_dir: Path
+    manifest_path: Path
+    profile: str
+    """The profile name ``dbt_project.yml`` asks for: the generated profile has that name."""
+    nodes: tuple[ResolvedDbtNode, ...]
+    sources: tuple[ResolvedDbtNode, ...]
+    """Its ``source()`` tables, keyed as the table's producer keys them (``demo/orders``)."""
+    external: tuple[tuple[str, str], ...]
+    """Asset keys of its sources that nothing in this project writes."""
+    file: Path
+
+    @property
+    def name(self) -> str:
+        """The transformation's name."""
+        return self.model.name
+
+    @property
+    def destination_name(self) -> str:
+        """Name of the destination it builds in."""
+        return self.destination.name
+
+    @property
+    def asset_keys(self) -> tuple[tuple[str, str], ...]:
+        """The assets of its models, seeds and snapshots."""
+        return tuple(node.asset_key for node in self.nodes)
+
+
+AnyTransformation = ResolvedTransformation | ResolvedDbtProject
+"""A SQL model or a dbt project: what a job entry or a trigger names."""
+
 
 @dataclass(frozen=True)
 class ResolvedJobTransformation:
     """One transformation entry of a job."""
 
     model: JobTransformation
-    transformation: ResolvedTransformation
+    transformation: AnyTransformation
 
     @property
     def enabled(self) -> bool:
@@ -150,7 +203,7 @@ class ResolvedJob:
         return tuple(entry.pipeline for entry in self.entries)
 
     @property
-    def transformations(self) -> tuple[ResolvedTransformation, ...]:
+    def transformations(self) -> tuple[AnyTransformation, ...]:
         """The enabled transformations, by ``order`` then file position."""
         return tuple(e.transformation for e in self.all_transformation_entries if e.enabled)
 
@@ -165,7 +218,7 @@ class ResolvedTrigger:
     """The job whose runs a ``job_succeeded`` / ``job_failed`` event watches."""
     watched_pipelines: tuple[ResolvedPipeline, ...] = ()
     """The pipelines whose tables an ``asset_materialized`` event watches."""
-    watched_transformations: tuple[ResolvedTransformation, ...] = ()
+    watched_transformations: tuple[AnyTransformation, ...] = ()
     """The transformations an ``asset_materialized`` event watches."""
     file: Path | None = None
 
@@ -188,6 +241,8 @@ class ResolvedProject:
     triggers: Mapping[str, ResolvedTrigger]
     channels: Mapping[str, ChannelModel]
     transformations: Mapping[str, ResolvedTransformation]
+    """The SQL models."""
+    dbt_projects: Mapping[str, ResolvedDbtProject]
     default_channels: frozenset[str]
     """Channel types used by a job without a file of their own (configured by env vars)."""
     secrets: Mapping[str, SecretEntry]

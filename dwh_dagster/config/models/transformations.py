@@ -1,10 +1,11 @@
-"""``transformations/*.yaml``: SQL models built inside a destination from the tables loaded there."""
+"""``transformations/*.yaml``: SQL models built inside a destination from the tables loaded there,
+and dbt projects whose models join the same asset graph."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Discriminator, Field, Tag
 
 from dwh_dagster.config.models.base import (
     EnvironmentOverlays,
@@ -18,14 +19,16 @@ Materialization = Literal["table", "view", "incremental"]
 MATERIALIZATIONS: tuple[str, ...] = ("table", "view", "incremental")
 
 
-class Transformation(StrictModel):
+class SqlTransformation(StrictModel):
     """A SQL ``select`` whose result becomes a table or view of a destination dataset."""
 
     name: Name = Field(
         description="Unique transformation name: the table or view it writes and the asset key "
         "`<dataset_name>/<name>`."
     )
-    type: Literal["sql"] = Field(default="sql", description="`sql`: a select run inside the destination.")
+    type: Literal["sql"] = Field(
+        default="sql", description="`sql` (the default): a select run inside the destination."
+    )
     description: str | None = Field(default=None, description="What this model holds.")
     destination: str = Field(
         description="Destination name (`my_warehouse`) or file name (`my_warehouse.yaml`) it runs in."
@@ -78,6 +81,65 @@ class Transformation(StrictModel):
     )
     tags: Tags = Field(default_factory=dict, description="Tags on the asset.")
     environments: EnvironmentOverlays | None = environments_field()
+
+
+class DbtTransformation(StrictModel):
+    """An existing dbt project: its models, seeds and snapshots become assets, its tests asset checks."""
+
+    name: Name = Field(description="Unique transformation name: names the project's step and job entries.")
+    type: Literal["dbt"] = Field(description="`dbt`: a dbt project run with `dbt build`.")
+    description: str | None = Field(default=None, description="What this project builds.")
+    project_dir: str = Field(
+        description="Folder holding `dbt_project.yml`, relative to the defs directory (`../dbt_project`)."
+    )
+    destination: str = Field(
+        description="Destination name or file name the project builds in; its connection becomes the "
+        "dbt profile (written when a run starts, secrets passed as env vars, never to disk). "
+        "`duckdb` and `postgres` destinations."
+    )
+    dataset_name: Name | None = Field(
+        default=None,
+        description="The profile's schema: where models without a `schema` config land; the "
+        "destination's `settings.schema` when omitted.",
+    )
+    manifest: str = Field(
+        default="target/manifest.json",
+        description="The parsed project (`dbt parse`), relative to `project_dir`. Definitions load "
+        "reads it and never runs dbt: refresh it with `dwh dbt-parse` after changing the project.",
+    )
+    threads: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="dbt threads (DuckDB files take one writer; more helps on servers).",
+    )
+    automation: Literal["eager"] | None = Field(
+        default=None,
+        description="`eager`: every model rebuilds by itself after what it reads is loaded or rebuilt.",
+    )
+    group: Name | None = Field(
+        default=None,
+        description="Asset group of models that set no dbt `group`; `transformations` when omitted.",
+    )
+    owners: list[str] = Field(default_factory=list, description="Owners of the project's assets.")
+    tags: Tags = Field(default_factory=dict, description="Tags on the project's assets.")
+    environments: EnvironmentOverlays | None = environments_field()
+
+
+TRANSFORMATION_TYPES: tuple[str, ...] = ("sql", "dbt")
+
+
+def _transformation_type(value: Any) -> str:
+    """The branch of a transformation: its ``type``, ``sql`` when it names none."""
+    found = value.get("type", "sql") if isinstance(value, dict) else getattr(value, "type", "sql")
+    return found if isinstance(found, str) else str(found)
+
+
+Transformation = Annotated[
+    Annotated[SqlTransformation, Tag("sql")] | Annotated[DbtTransformation, Tag("dbt")],
+    Discriminator(_transformation_type),
+]
+"""A ``transformation:``: a SQL model (``type: sql``, the default) or a dbt project."""
 
 
 class TransformationFile(StrictModel):

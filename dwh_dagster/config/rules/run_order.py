@@ -50,7 +50,8 @@ def check_run_order(index: ProjectIndex) -> list[ConfigError]:
     cycle = cycle_text(base)
     if cycle:
         dag_jobs = [obj for obj in index.jobs if obj.model.execution.mode == "dag"]
-        owner: LoadedObject[Any] = dag_jobs[0] if dag_jobs else next(iter(index.pipelines))
+        owners: list[LoadedObject[Any]] = [*dag_jobs, *index.pipelines]
+        owner = owners[0]
         return [
             owner.error(
                 ("pipelines",) if dag_jobs else ("depends_on",),

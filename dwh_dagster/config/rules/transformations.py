@@ -6,8 +6,8 @@ from __future__ import annotations
 from dwh_dagster.config.discovery import LoadedObject
 from dwh_dagster.config.errors import ConfigError, did_you_mean, list_choices
 from dwh_dagster.config.index import ProjectIndex
-from dwh_dagster.config.lineage import TableLineage, table_lineage, upstream_of
-from dwh_dagster.config.models.transformations import Transformation
+from dwh_dagster.config.lineage import TableLineage, sql_transformations, table_lineage, upstream_of
+from dwh_dagster.config.models.transformations import SqlTransformation
 from dwh_dagster.config.ordering import find_cycles
 from dwh_dagster.config.sql import DIALECT_BY_DESTINATION, SqlText, TableRead, check_condition
 
@@ -18,7 +18,10 @@ def _sql_error(text: SqlText, line: int, column: int, message: str, hint: str = 
 
 
 def _check_sql_source(
-    index: ProjectIndex, obj: LoadedObject[Transformation], lineage: TableLineage, errors: list[ConfigError]
+    index: ProjectIndex,
+    obj: LoadedObject[SqlTransformation],
+    lineage: TableLineage,
+    errors: list[ConfigError],
 ) -> None:
     model = obj.model
     if model.sql is not None and model.sql_file is not None:
@@ -44,7 +47,7 @@ def _check_sql_source(
 
 
 def _check_destination(
-    index: ProjectIndex, obj: LoadedObject[Transformation], errors: list[ConfigError]
+    index: ProjectIndex, obj: LoadedObject[SqlTransformation], errors: list[ConfigError]
 ) -> str | None:
     """The destination's name when it resolves and can run SQL."""
     name = index.destinations.resolve(obj.model.destination, obj, ("destination",), errors)
@@ -72,7 +75,7 @@ def _check_destination(
 
 
 def _check_incremental_fields(
-    obj: LoadedObject[Transformation], dialect: str | None, errors: list[ConfigError]
+    obj: LoadedObject[SqlTransformation], dialect: str | None, errors: list[ConfigError]
 ) -> None:
     model = obj.model
     for field_name in ("unique_key", "incremental_filter"):
@@ -94,7 +97,7 @@ def _check_incremental_fields(
 
 
 def _external_tables(
-    obj: LoadedObject[Transformation], lineage: TableLineage, errors: list[ConfigError]
+    obj: LoadedObject[SqlTransformation], lineage: TableLineage, errors: list[ConfigError]
 ) -> set[tuple[str, str]]:
     """The declared external tables as lower-case ``(dataset, table)`` keys."""
     declared: set[tuple[str, str]] = set()
@@ -134,7 +137,7 @@ def _near_tables(read: TableRead, lineage: TableLineage, destination: str) -> st
 
 
 def _check_reads(
-    obj: LoadedObject[Transformation],
+    obj: LoadedObject[SqlTransformation],
     lineage: TableLineage,
     destination: str,
     external: set[tuple[str, str]],
@@ -218,7 +221,7 @@ def check_transformations(index: ProjectIndex) -> list[ConfigError]:
     errors: list[ConfigError] = []
     lineage = table_lineage(index)
     graph: dict[str, list[str]] = {}
-    for obj in index.transformations:
+    for obj in sql_transformations(index):
         _check_sql_source(index, obj, lineage, errors)
         destination = _check_destination(index, obj, errors)
         dialect = (
@@ -234,9 +237,8 @@ def check_transformations(index: ProjectIndex) -> list[ConfigError]:
     for producer, first in lineage.duplicates:
         if producer.kind != "transformation":
             continue  # two pipelines loading one table: the pipeline rules report it
-        obj = index.transformations.objects[producer.name]
         errors.append(
-            obj.error(
+            index.transformations.objects[producer.name].error(
                 ("name",),
                 f"table '{producer.dataset}.{producer.table}' is also written by {first.describe()}",
                 "each table has one writer; rename the model or use another dataset_name",
