@@ -3,9 +3,11 @@ that matches the project's files, its schema and its destination."""
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
+
 from dwh_dagster.config.dbt_project import files_missing_from_manifest
 from dwh_dagster.config.discovery import LoadedObject
-from dwh_dagster.config.errors import ConfigError, list_choices
+from dwh_dagster.config.errors import ConfigError, list_choices, suggest
 from dwh_dagster.config.index import ProjectIndex
 from dwh_dagster.config.lineage import DbtView, TableLineage, dbt_transformations, table_lineage
 from dwh_dagster.config.models.transformations import DbtTransformation
@@ -46,6 +48,26 @@ def _check_destination(
     return name
 
 
+def _manifest_field(obj: LoadedObject[DbtTransformation]) -> tuple[str]:
+    """Where a manifest problem is shown: ``manifest`` when written, else the ``project_dir`` line
+    (the default path is under it)."""
+    return ("manifest",) if "manifest" in obj.model.model_fields_set else ("project_dir",)
+
+
+def _project_dir_hint(index: ProjectIndex, obj: LoadedObject[DbtTransformation]) -> str:
+    wanted = (index.root / obj.model.project_dir).resolve()
+    fix = "point project_dir (relative to the defs directory) at the folder of dbt_project.yml"
+    parent = wanted.parent
+    if not parent.is_dir():
+        return fix
+    projects = sorted(p.name for p in parent.iterdir() if (p / "dbt_project.yml").is_file())
+    near = suggest(wanted.name, projects)
+    if near is None:
+        return fix
+    written = PurePosixPath(obj.model.project_dir.replace("\\", "/"))
+    return f"did you mean '{written.with_name(near)}'? {fix}"
+
+
 def _check_manifest(
     obj: LoadedObject[DbtTransformation],
     view: DbtView,
@@ -59,12 +81,12 @@ def _check_manifest(
     if stale:
         shown = ", ".join(stale[:5]) + (f" and {len(stale) - 5} more" if len(stale) > 5 else "")
         errors.append(
-            obj.error(("manifest",), f"the manifest is older than the project: {shown} missing", hint)
+            obj.error(_manifest_field(obj), f"the manifest is older than the project: {shown} missing", hint)
         )
     if destination_type and manifest.adapter_type and manifest.adapter_type != destination_type:
         errors.append(
             obj.error(
-                ("manifest",),
+                _manifest_field(obj),
                 f"the manifest was parsed for a {manifest.adapter_type} profile; the destination is "
                 f"{destination_type}",
                 hint,
@@ -91,14 +113,10 @@ def check_dbt_transformations(index: ProjectIndex) -> list[ConfigError]:
         failure = lineage.dbt_failures.get(obj.name)
         if failure is not None:
             where, message = failure
-            fix = (
-                refresh_hint(obj.name)
-                if where == "manifest"
-                else "point project_dir (relative to the defs directory) at the folder of dbt_project.yml"
-            )
-            if where == "manifest" and "manifest" not in obj.model.model_fields_set:
-                where = "project_dir"  # the manifest's default path: the line that decides it
-            errors.append(obj.error((where,), message, fix))
+            if where == "manifest":
+                errors.append(obj.error(_manifest_field(obj), message, refresh_hint(obj.name)))
+            else:
+                errors.append(obj.error((where,), message, _project_dir_hint(index, obj)))
             continue
         view = lineage.dbt.get(obj.name)
         if view is not None:
