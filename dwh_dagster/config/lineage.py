@@ -143,6 +143,35 @@ def _block_anchors(
     return tuple(anchors) or ((0, line + 1, 1),)
 
 
+def _flow_anchors(
+    file_lines: list[str], line: int, column: int, text: str
+) -> tuple[tuple[int, int, int], ...]:
+    """For a plain or quoted scalar starting at ``line:column``: where each of its file lines
+    starts in ``text``. YAML folds such a scalar's lines into one, joined by spaces, so without
+    these an error on its second line would be put on the first."""
+    anchors = [(0, line, column)]
+    if line > len(file_lines):
+        return ()
+    before = file_lines[line - 1][column - 2 : column - 1] if column > 1 else ""
+    quote = before if before in ("'", '"') else ""
+    offset = len(file_lines[line - 1][column - 1 :].rstrip())
+    number = line
+    while offset < len(text) and number < len(file_lines):
+        number += 1
+        content = file_lines[number - 1]
+        piece = content.strip()
+        if not piece:
+            continue
+        if quote and piece.endswith(quote):
+            piece = piece[:-1]
+        found = text.find(piece[:24], offset)
+        if found < 0:
+            break
+        anchors.append((found, number, len(content) - len(content.lstrip()) + 1))
+        offset = found + len(piece)
+    return tuple(anchors) if len(anchors) > 1 else ()
+
+
 def sql_text(index: ProjectIndex, obj: LoadedObject[SqlTransformation]) -> SqlText | None:
     """The SQL of a transformation (read from ``sql_file`` if it names one); None if unreadable."""
     model = obj.model
@@ -158,7 +187,8 @@ def sql_text(index: ProjectIndex, obj: LoadedObject[SqlTransformation]) -> SqlTe
             return SqlText(model.sql, obj.file, line + 1, anchors[0][2], "transformation.sql", True, anchors)
         if line <= len(file_lines) and file_lines[line - 1][column - 1 : column] in ("'", '"'):
             column += 1
-        return SqlText(model.sql, obj.file, line, column, "transformation.sql", in_yaml=True)
+        flow = _flow_anchors(file_lines, line, column, model.sql)
+        return SqlText(model.sql, obj.file, line, column, "transformation.sql", True, flow)
     if model.sql_file is not None:
         path = (index.root / model.sql_file).resolve()
         try:

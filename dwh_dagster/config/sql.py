@@ -8,6 +8,7 @@ are not tables; ``{this}`` (the model's own table) is read as :data:`THIS_PLACEH
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,8 +109,16 @@ def with_placeholder(sql: str) -> str:
 
 
 def parse_select(sql: str, dialect: str) -> exp.Expr:
-    """The parsed query; raises ``ParseError`` / ``TokenError`` / ``ValueError`` with sqlglot's detail."""
-    statements = [s for s in sqlglot.parse(with_placeholder(sql), read=dialect) if s is not None]
+    """The parsed query; raises ``ParseError`` / ``TokenError`` / ``ValueError`` with sqlglot's detail.
+
+    Empty statements and a comment after the last ``;`` (which sqlglot returns as a ``Semicolon``
+    statement) are not statements.
+    """
+    statements = [
+        s
+        for s in sqlglot.parse(with_placeholder(sql), read=dialect)
+        if s is not None and not isinstance(s, exp.Semicolon)
+    ]
     if len(statements) != 1:
         raise ValueError(f"expected one select statement, found {len(statements)}")
     return statements[0]
@@ -119,7 +128,36 @@ _CLASS_REPR = re.compile(r"<class '(?:\w+\.)*(\w+)'>")
 _TOKEN_REPR = re.compile(r"<Token token_type: [^,]+, text: (.*?), line: \d+, col: \d+.*?>")
 
 
-def _parse_problem(exc: Exception) -> SqlProblem:
+_PLACEHOLDER_WORD = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(THIS_PLACEHOLDER)}(?![A-Za-z0-9_])")
+
+
+def _as_written(text: str) -> str:
+    """``text`` (from sqlglot) with the placeholder shown as the ``{this}`` the user wrote."""
+    return _PLACEHOLDER_WORD.sub(THIS_TOKEN, text)
+
+
+def _token_problem(parsed_text: str, dialect: str) -> SqlProblem:
+    """Where tokenizing stops: just after the last token sqlglot could read (for an unterminated
+    string or quoted name, its opening quote)."""
+    from sqlglot.dialects.dialect import Dialect
+
+    tokenizer = Dialect.get_or_raise(dialect).tokenizer()
+    with contextlib.suppress(TokenError):  # it fails: the tokens it read before are what we need
+        tokenizer.tokenize(parsed_text)
+    tokens = tokenizer.tokens
+    offset = tokens[-1].end + 1 if tokens else 0
+    while offset < len(parsed_text) and parsed_text[offset].isspace():
+        offset += 1
+    line = parsed_text.count("\n", 0, offset) + 1
+    column = offset - (parsed_text.rfind("\n", 0, offset) + 1) + 1
+    found = parsed_text[offset : offset + 1]
+    what = f"{found} is never closed" if found in ("'", '"', "`") else "cannot be read here"
+    return SqlProblem(f"SQL does not parse: {what}", line, column)
+
+
+def _parse_problem(exc: Exception, parsed_text: str = "", dialect: str = "") -> SqlProblem:
+    if isinstance(exc, TokenError) and parsed_text and dialect:
+        return _token_problem(parsed_text, dialect)
     if isinstance(exc, ParseError) and exc.errors:
         first = exc.errors[0]
         description = _TOKEN_REPR.sub(r"'\1'", str(first.get("description") or "invalid SQL"))
@@ -129,11 +167,11 @@ def _parse_problem(exc: Exception) -> SqlProblem:
         highlight = first.get("highlight")
         near = f" (at '{highlight}')" if highlight and f"'{highlight}'" not in description else ""
         return SqlProblem(
-            f"SQL does not parse: {description}{near}",
+            _as_written(f"SQL does not parse: {description}{near}"),
             int(first.get("line") or 1),
             max(1, int(first.get("col") or 1) - len(str(highlight or "x")) + 1),
         )
-    return SqlProblem(f"SQL does not parse: {str(exc).splitlines()[0]}")
+    return SqlProblem(_as_written(f"SQL does not parse: {str(exc).splitlines()[0]}"))
 
 
 def _cte_names(tree: exp.Expr) -> set[str]:
@@ -147,7 +185,7 @@ def analyze_select(sql: str, dialect: str) -> SelectAnalysis:
     try:
         tree = parse_select(sql, dialect)
     except (ParseError, TokenError, ValueError) as exc:
-        return SelectAnalysis(problem=_parse_problem(exc))
+        return SelectAnalysis(problem=_parse_problem(exc, parsed_text, dialect))
     if not isinstance(tree, exp.Query):
         kind = tree.key.upper()
         return SelectAnalysis(
@@ -190,10 +228,11 @@ def _position(node: exp.Expr, text: str = "") -> tuple[int, int]:
 
 def check_condition(condition: str, dialect: str) -> SqlProblem | None:
     """Why ``condition`` is not a SQL boolean expression, or None."""
+    parsed_text = with_placeholder(condition)
     try:
-        sqlglot.parse_one(with_placeholder(condition), read=dialect, into=exp.Condition)
+        sqlglot.parse_one(parsed_text, read=dialect, into=exp.Condition)
     except (ParseError, TokenError, ValueError) as exc:
-        return _parse_problem(exc)
+        return _parse_problem(exc, parsed_text, dialect)
     return None
 
 
@@ -212,4 +251,9 @@ def add_filter(sql: str, condition: str, dialect: str) -> str:
         filtered = tree.where(where, copy=False)
     else:
         filtered = exp.select("*").from_(tree.subquery("_dwh_incremental")).where(where)
-    return filtered.sql(dialect=dialect, pretty=True).replace(THIS_PLACEHOLDER, THIS_TOKEN)
+    # only the placeholder *table* goes back to {this}: a column is_this_week stays as it is
+    marker = "dwh_this_table_7c1e4a"
+    for table in filtered.find_all(exp.Table):
+        if not table.db and isinstance(table.this, exp.Identifier) and table.name == THIS_PLACEHOLDER:
+            table.set("this", exp.to_identifier(marker))
+    return filtered.sql(dialect=dialect, pretty=True).replace(marker, THIS_TOKEN)

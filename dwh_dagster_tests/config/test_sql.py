@@ -180,11 +180,6 @@ def test_an_unclosed_parenthesis_is_located_on_its_line() -> None:
     assert (line, column) == (2, 17)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sql.py _parse_problem: a TokenError (unterminated string) carries no position, so the "
-    "problem is put at line 1, column 1 instead of the line of the opening quote",
-)
 def test_an_unterminated_string_is_located_on_its_line() -> None:
     message, line, _ = problem_of("select *\nfrom raw.users\nwhere name = 'abc\n")
     assert message.startswith("SQL does not parse: ")
@@ -371,11 +366,6 @@ def test_empty_statements_after_the_select_are_ignored(dialect: str) -> None:
     assert reads_of("select * from raw.users; ;\n", dialect) == [("raw", "users", 1, 15)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sql.py parse_select: sqlglot returns a comment after the last ';' as an exp.Semicolon "
-    "statement, which is counted, so one select is reported as 'expected one select statement, found 2'",
-)
 @pytest.mark.parametrize(
     "sql",
     ["select * from raw.users;\n-- end of model\n", "select * from raw.users; -- done"],
@@ -404,12 +394,6 @@ def test_names_containing_the_placeholder_are_ordinary_reads(sql: str) -> None:
     assert not any(read.is_this for read in analysis.reads)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sql.py add_filter: the result's '_this_' is turned back into '{this}' by a plain text "
-    "replace, so a column is_this_week becomes is{this}week and a table raw.my_this_table becomes "
-    "raw.my{this}table",
-)
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_add_filter_keeps_names_that_contain_the_placeholder(dialect: str) -> None:
     out = add_filter(
@@ -419,11 +403,6 @@ def test_add_filter_keeps_names_that_contain_the_placeholder(dialect: str) -> No
     assert "is_this_week" in out and "raw.my_this_table" in out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sql.py _parse_problem: a message naming the token at the error shows the placeholder "
-    "'_this_' the user never wrote instead of '{this}'",
-)
 @pytest.mark.parametrize("dialect", DIALECTS)
 def test_a_problem_near_this_names_this_as_written(dialect: str) -> None:
     condition = "created_at > (select max(created_at) from {this}"

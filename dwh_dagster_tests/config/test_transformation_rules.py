@@ -858,12 +858,6 @@ def test_a_block_with_an_indentation_indicator_is_located_right(write_project: W
     assert [(e.line, e.column) for e in errors] == [(7, 12)], headlines(errors)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lineage.py sql_text: a plain or quoted scalar written over several lines is folded into "
-    "one line of SQL, and SqlText.locate maps it onto the key's line only, so an error on the "
-    "second YAML line is put on the first, past its end (5:22 / 5:23 instead of 6:10)",
-)
 @pytest.mark.parametrize(
     "sql_lines",
     ["  sql: select *\n    from raw.userz\n", '  sql: "select *\n    from raw.userz"\n'],
@@ -876,10 +870,6 @@ def test_an_error_in_a_multi_line_flow_scalar_is_on_its_yaml_line(
     assert [(e.line, e.column) for e in errors] == [(6, 10)], headlines(errors)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sql.py parse_select counts a comment after the last ';' as a second statement",
-)
 def test_a_sql_block_ending_with_a_semicolon_and_a_comment_is_valid(write_project: WriteProject) -> None:
     text = model("m", "select * from raw.users;\n-- one row per user")
     assert transformation_errors(write_project, project(transformations__m=text)) == []
