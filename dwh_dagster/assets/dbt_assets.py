@@ -19,6 +19,7 @@ from dagster import AssetExecutionContext
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from dwh_dagster.assets.pipeline_assets import StepPolicy, failed_steps, writer_pool
+from dwh_dagster.assets.transformation_assets import eager_condition
 from dwh_dagster.config.dbt_project import load_manifest_json
 from dwh_dagster.config.models.destinations import DuckDbDestination
 from dwh_dagster.config.naming import dbt_op_name
@@ -73,7 +74,7 @@ class YamlDbtTranslator(DagsterDbtTranslator):
     ) -> dg.AutomationCondition | None:
         """Eager for every resource when the YAML says ``automation: eager``."""
         if self.dbt.model.automation == "eager":
-            return dg.AutomationCondition.eager()
+            return eager_condition()
         return super().get_automation_condition(dbt_resource_props)
 
 

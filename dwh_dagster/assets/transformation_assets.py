@@ -35,6 +35,27 @@ from dwh_dagster.transform.plan import ModelPlan, TransformPlan, build_transform
 DEFAULT_GROUP = "transformations"
 
 
+def eager_condition() -> dg.AutomationCondition:
+    """``automation: eager``: Dagster's ``AutomationCondition.eager()`` without its reset on the
+    first evaluation.
+
+    Dagster's eager condition forgets, on its first evaluation, what happened before it: a model
+    over a table loaded before the daemon's first tick would wait for the next load. Here a
+    missing model whose tables are there is requested on the first tick. What stays Dagster's: a
+    request or a materialization of the model resets it (so a failed build is not retried every
+    tick), which also forgets a load that lands between the model's request and the next tick.
+    """
+    c = dg.AutomationCondition
+    handled = (c.newly_requested() | c.newly_updated()).with_label("handled")
+    return (
+        c.in_latest_time_window()
+        & (c.newly_missing() | c.any_deps_updated()).since(handled)
+        & ~c.any_deps_missing()
+        & ~c.any_deps_in_progress()
+        & ~c.in_progress()
+    ).with_label("eager")
+
+
 def transformation_asset_key(model: ResolvedTransformation) -> dg.AssetKey:
     """``<dataset_name>/<name>``."""
     return dg.AssetKey(table_asset_key(model.dataset, model.name))
@@ -70,7 +91,7 @@ def build_transformation_spec(model: ResolvedTransformation) -> dg.AssetSpec:
             "dagster/table_name": f"{model.dataset}.{model.name}",
             **({"dwh/unique_key": ", ".join(definition.unique_key)} if definition.unique_key else {}),
         },
-        automation_condition=dg.AutomationCondition.eager() if definition.automation == "eager" else None,
+        automation_condition=eager_condition() if definition.automation == "eager" else None,
         skippable=True,
     )
 
@@ -145,6 +166,19 @@ def _build_in_step(
         raise TransformationError(report.error)
 
 
+def built_in_run(context: AssetExecutionContext, step_key: str) -> set[dg.AssetKey]:
+    """Assets the step ``step_key`` materialized earlier in this run (attempts before this one)."""
+    records = context.instance.get_records_for_run(
+        run_id=context.run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+    ).records
+    keys = set()
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        if record.event_log_entry.step_key == step_key and event is not None and event.asset_key is not None:
+            keys.add(event.asset_key)
+    return keys
+
+
 def build_order(plan: TransformPlan, selected: set[str], job_order: Sequence[str]) -> list[ModelPlan]:
     """The selected models in build order: after the models they read, else in the job's
     ``order`` (its transformations' order), else in the plan's order."""
@@ -187,6 +221,15 @@ def build_transformation_assets(
                 )
                 return
         selected = {m.name for key, m in by_key.items() if key in context.selected_asset_keys}
+        if context.retry_number > 0:  # Dagster retries the step: keep what the failed attempt built
+            earlier = built_in_run(context, transformation_op_name(plan.destination.name))
+            built = {m.name for key, m in by_key.items() if key in earlier}
+            if built & selected:
+                context.log.info(
+                    f"attempt {context.retry_number + 1}: {', '.join(sorted(built & selected))} "
+                    "built by an earlier attempt of this run; not built again"
+                )
+            selected -= built
         ordered = build_order(plan, selected, job_orders.get(context.job_name, ()))
         if ordered:
             yield from _build_in_step(context, plan, ordered, policy)

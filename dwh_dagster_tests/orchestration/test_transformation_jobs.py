@@ -471,13 +471,6 @@ def eager_requests(
 
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::dagster.BetaWarning")  # Dagster's own automation tester
-@pytest.mark.xfail(
-    strict=True,
-    reason="Dagster's AutomationCondition.eager() semantics, not met yet: "
-    "an `automation: eager` model whose table was loaded before the automation's first "
-    "evaluation is never built (until the next load): AutomationCondition.eager() resets on the "
-    "initial evaluation; the YAML doc promises a rebuild after any upstream load",
-)
 def test_eager_model_over_a_table_loaded_before_the_first_evaluation_is_built(
     write_project: WriteProject, run_job: RunJob
 ) -> None:
@@ -495,10 +488,10 @@ def test_eager_model_over_a_table_loaded_before_the_first_evaluation_is_built(
 @pytest.mark.filterwarnings("ignore::dagster.BetaWarning")  # Dagster's own automation tester
 @pytest.mark.xfail(
     strict=True,
-    reason="Dagster's AutomationCondition.eager() semantics, not met yet: "
-    "a load that lands in the same evaluation interval (30 s) as the eager model's "
-    "rebuild is lost: AutomationCondition.eager()'s since_last_handled resets on the model's own "
-    "materialization, so the model keeps the rows from before that load",
+    reason="known limitation (README, Transformations): a load that lands between the eager "
+    "model's request and the next evaluation is lost: the condition resets when it sees the "
+    "request (Dagster's newly_requested, one tick late, carries no time to compare with the "
+    "load's), so the model keeps the rows from before that load until the next load",
 )
 def test_eager_model_is_rebuilt_after_a_load_that_follows_its_last_build(
     write_project: WriteProject, run_job: RunJob
@@ -921,16 +914,7 @@ def _retried_job(mode: str) -> str:
     "mode",
     [
         "sequential",
-        pytest.param(
-            "parallel",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: a parallel/dag job's retry (Dagster's RetryPolicy from `retries`) re-runs "
-                "the whole transform step, so a model built in the failed attempt is built again: an "
-                "incremental model without unique_key appends its rows twice in one run (sequential "
-                "jobs retry only the unbuilt models: one row)",
-            ),
-        ),
+        "parallel",
     ],
 )
 def test_retry_of_a_failed_model_does_not_build_the_models_built_before_again(
