@@ -125,7 +125,9 @@ def _resolve_dbt_projects(index: ProjectIndex) -> dict[str, ResolvedDbtProject]:
             manifest_path=view.manifest_path,
             profile=profile_name(view.project_file),
             nodes=tuple(
-                ResolvedDbtNode(node.unique_id, (node.schema, node.table)) for node in view.manifest.nodes
+                ResolvedDbtNode(node.unique_id, (node.schema, node.table))
+                for node in view.manifest.nodes
+                if node.materialized != "ephemeral"  # inlined by dbt: no relation, no asset
             ),
             sources=tuple(sources),
             external=tuple(external),

@@ -1,6 +1,6 @@
 """dbt projects as transformations, with real dbt (dbt-duckdb) on real DuckDB files.
 
-The dbt project ``fixtures/dbt_shop`` (three models: two staging views over ``source('ds_shop',
+The dbt project ``fixtures/dbt_shop`` (three models and an ephemeral one: two staging views over ``source('ds_shop',
 'orders')`` and ``source('ds_crm', 'customers')``, and the table ``customer_totals`` joining them;
 five tests, one of which fails when an order has a negative amount) runs over the shop project of
 ``transformation_support.py``: its tables are loaded by real pipeline runs from files, and dbt
@@ -132,6 +132,8 @@ def test_dbt_models_are_assets_over_the_loaded_tables_and_tests_are_checks(
     graph = defs.resolve_asset_graph()
     for key in DBT_MODELS:
         assert graph.has(dg.AssetKey.from_user_string(key)), key
+    # the ephemeral model is inlined by dbt: no relation, so no asset (and no key in the job)
+    assert not graph.has(dg.AssetKey(["marts", "int_paid_orders"]))
     node = graph.get(dg.AssetKey.from_user_string(STG_ORDERS))
     # source('ds_shop', 'orders') is the table the pipeline shop loads
     assert node.parent_keys == {dg.AssetKey.from_user_string(ORDERS_TABLE)}
