@@ -1,11 +1,12 @@
-"""dbt projects as transformations, with real dbt (dbt-duckdb) on real DuckDB files.
+"""dbt projects as transformations, with real dbt (dbt-duckdb, dbt-postgres) on real databases.
 
-The dbt project ``fixtures/dbt_shop`` (three models and an ephemeral one: two staging views over ``source('ds_shop',
-'orders')`` and ``source('ds_crm', 'customers')``, and the table ``customer_totals`` joining them;
-five tests, one of which fails when an order has a negative amount) runs over the shop project of
-``transformation_support.py``: its tables are loaded by real pipeline runs from files, and dbt
-builds its models in the same DuckDB file. The manifest is written by ``dwh dbt-parse`` (real
-``dbt parse``) once per module and copied into each test's project.
+The dbt project ``fixtures/dbt_shop`` has two staging views over ``source('ds_shop', 'orders')``
+and ``source('ds_crm', 'customers')``, the table ``customer_totals`` joining them, an ephemeral
+model, and five tests, one of which fails when an order has a negative amount. It runs over the
+shop project of ``transformation_support.py``: its tables are loaded by real pipeline runs from
+files, and dbt builds its models in the same DuckDB file (or PostgreSQL database). The manifest
+is written by ``dwh dbt-parse`` (real ``dbt parse``) once per module and copied into each test's
+project.
 """
 
 from __future__ import annotations
