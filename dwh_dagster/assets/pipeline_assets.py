@@ -19,9 +19,11 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from dwh_dagster.assets.specs import build_pipeline_asset_specs
+from dwh_dagster.checks.evaluate import TableChecks, check_plans, check_specs
 from dwh_dagster.config.models.destinations import DestinationModel, DuckDbDestination
-from dwh_dagster.config.naming import duckdb_writer_pool, pipeline_op_name
+from dwh_dagster.config.naming import duckdb_writer_pool, pipeline_op_name, table_asset_key
 from dwh_dagster.config.resolved import ResolvedJob, ResolvedPipeline, ResolvedProject
+from dwh_dagster.config.sql import DIALECT_BY_DESTINATION
 from dwh_dagster.ingestion.plan import LoadPlan, build_load_plan
 
 WAIT_POLL_SECONDS = 1.0
@@ -213,10 +215,12 @@ def build_pipeline_assets(
     load = LoadFn(build_load_plan(project, pipeline))
     description = pipeline.model.description
     default = StepPolicy(retry=retry_settings(pipeline, None))
+    table_checks = pipeline_table_checks(pipeline)
 
     @dg.multi_asset(
         name=pipeline_op_name(pipeline.name),
         specs=build_pipeline_asset_specs(project, pipeline),
+        check_specs=[spec for t in table_checks for spec in check_specs(t.asset_key, t.plans)],
         can_subset=True,
         description=description,
         op_tags={"dagster/priority": str(priority)},
@@ -239,9 +243,61 @@ def build_pipeline_assets(
                     f"job {context.job_name} stops at the first failure (continue_on_failure: false)"
                 )
                 return
-        yield from _load_with_retries(context, load, policy)
+        if not table_checks:
+            yield from _load_with_retries(context, load, policy)
+            return
+        results = list(_load_with_retries(context, load, policy))
+        yield from _with_checks(context, load.plan, table_checks, results)
 
     return _load
+
+
+def pipeline_table_checks(pipeline: ResolvedPipeline) -> list[TableChecks]:
+    """The checks of each table a pipeline loads."""
+    return [
+        TableChecks(
+            dg.AssetKey(table_asset_key(pipeline.dataset, resource)),
+            pipeline.dataset,
+            resource,
+            check_plans(pipeline.model.checks[resource]),
+        )
+        for resource in pipeline.resources
+        if pipeline.model.checks.get(resource)
+    ]
+
+
+def _with_checks(
+    context: AssetExecutionContext,
+    plan: LoadPlan,
+    table_checks: list[TableChecks],
+    results: list[dg.MaterializeResult],
+) -> Iterator[dg.MaterializeResult]:
+    """The load's results with the checks of the tables it loaded (the selected checks only)."""
+    from dwh_dagster.checks.runner import run_table_checks, with_check_results
+
+    loaded = {r.asset_key for r in results}
+    selected = context.selected_asset_check_keys
+    to_run = []
+    for table in table_checks:
+        if table.asset_key not in loaded:
+            continue
+        plans = tuple(p for p in table.plans if dg.AssetCheckKey(table.asset_key, p.name) in selected)
+        if plans:
+            to_run.append(TableChecks(table.asset_key, table.dataset, table.table, plans))
+    if not to_run:
+        yield from results
+        return
+    outcomes = run_table_checks(
+        plan.destination,
+        DIALECT_BY_DESTINATION[plan.destination.type],
+        to_run,
+        local_path=plan.local_path,
+        secrets=plan.secrets,
+        environment=plan.environment,
+        log=context.log.info,
+    )
+    for result in results:
+        yield with_check_results(result, outcomes)
 
 
 def build_all_pipeline_assets(project: ResolvedProject) -> list[dg.AssetsDefinition]:

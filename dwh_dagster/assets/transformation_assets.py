@@ -22,6 +22,7 @@ from dwh_dagster.assets.pipeline_assets import (
     job_retry_policy,
     writer_pool,
 )
+from dwh_dagster.checks.evaluate import check_specs
 from dwh_dagster.config.naming import (
     EAGER_AUTOMATION_SENSOR,
     table_asset_key,
@@ -206,6 +207,7 @@ def build_transformation_assets(
     @dg.multi_asset(
         name=transformation_op_name(plan.destination.name),
         specs=[build_transformation_spec(m) for m in models],
+        check_specs=[spec for m in plan.models for spec in check_specs(dg.AssetKey(m.asset_key), m.checks)],
         can_subset=True,
         op_tags={"dagster/priority": "0"},
         pool=writer_pool(plan.destination, plan.local_path),

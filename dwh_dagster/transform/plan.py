@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from dwh_dagster.checks.evaluate import CheckPlan, check_plans
 from dwh_dagster.config.models.destinations import DestinationModel
 from dwh_dagster.config.models.secrets import SecretEntry
 from dwh_dagster.config.ordering import topological_order
@@ -26,6 +27,8 @@ class ModelPlan:
     incremental_filter: str | None
     reads_models: tuple[str, ...]
     """Models of this destination it reads: they are built first in a step that builds both."""
+    checks: tuple[CheckPlan, ...] = ()
+    """Its data-quality checks, run right after it is built."""
 
     @property
     def asset_key(self) -> list[str]:
@@ -64,6 +67,7 @@ def build_model_plan(model: ResolvedTransformation) -> ModelPlan:
         unique_key=tuple(model.model.unique_key or ()),
         incremental_filter=model.model.incremental_filter,
         reads_models=model.upstream_transformations,
+        checks=check_plans(model.model.checks),
     )
 
 

@@ -16,11 +16,12 @@ import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import dagster as dg
 
+from dwh_dagster.checks.evaluate import CheckOutcome, check_result, evaluate_check
 from dwh_dagster.config.naming import transformation_work_table
 from dwh_dagster.config.secrets import SecretResolver
 from dwh_dagster.config.sql import add_filter
@@ -267,6 +268,11 @@ class StepOutcome:
     built: list[BuiltModel] = field(default_factory=list)
     failures: list[ModelFailure] = field(default_factory=list)
     skipped: list[tuple[ModelPlan, str]] = field(default_factory=list)
+    checks: dict[str, list[CheckOutcome]] = field(default_factory=dict)
+    """The check outcomes of each built model, by name."""
+    blocked: list[tuple[ModelPlan, str]] = field(default_factory=list)
+    """Models not built because a blocking check of a model they read failed (not retried:
+    the data stays as it is until the next run)."""
 
 
 def build_models(
@@ -276,7 +282,14 @@ def build_models(
     builder = ModelBuilder(session, dialect)
     outcome = StepOutcome()
     broken: set[str] = set()
+    failed_checks: dict[str, str] = {}
     for model in models:
+        held = [f"{name} ({failed_checks[name]})" for name in model.reads_models if name in failed_checks]
+        if held:
+            failed_checks[model.name] = "upstream check"
+            outcome.blocked.append((model, ", ".join(held)))
+            log(f"{model.qualified}: not built, a blocking check failed on what it reads: {', '.join(held)}")
+            continue
         blocked = [name for name in model.reads_models if name in broken]
         if blocked:
             broken.add(model.name)
@@ -293,6 +306,16 @@ def build_models(
         outcome.built.append(built)
         extra = f", {built.rows_inserted} rows inserted" if built.rows_inserted is not None else ""
         log(f"{model.qualified}: {built.action}, {built.row_count} rows{extra} in {built.seconds:.2f} s")
+        if model.checks:
+            results = [
+                evaluate_check(session, builder.sql, model.dataset, model.name, plan) for plan in model.checks
+            ]
+            outcome.checks[model.name] = results
+            for result in results:
+                log(f"{model.qualified}: {result.describe()}")
+            blocking = [r.plan.name for r in results if r.blocks]
+            if blocking:
+                failed_checks[model.name] = ", ".join(blocking)
     return outcome
 
 
@@ -318,6 +341,16 @@ def run_transformations(
         resolve=redactor.recording(SecretResolver(plan.secrets, plan.environment).resolve),
         local_path=plan.local_path,
     )
+    selected = context.selected_asset_check_keys
+    models = [
+        replace(
+            m,
+            checks=tuple(
+                c for c in m.checks if dg.AssetCheckKey(dg.AssetKey(m.asset_key), c.name) in selected
+            ),
+        )
+        for m in models
+    ]
     context.log.info(
         f"building {', '.join(m.qualified for m in models)} in {plan.destination.type} destination "
         f"'{plan.destination.name}'"
@@ -334,7 +367,14 @@ def run_transformations(
         except Exception as exc:
             connect_failure = redactor.redact(f"{type(exc).__name__}: {exc}")
     results: list[dg.MaterializeResult] = [
-        dg.MaterializeResult(asset_key=dg.AssetKey(built.model.asset_key), metadata=built.metadata())
+        dg.MaterializeResult(
+            asset_key=dg.AssetKey(built.model.asset_key),
+            metadata=built.metadata(),
+            check_results=[
+                check_result(o, dg.AssetKey(built.model.asset_key))
+                for o in outcome.checks.get(built.model.name, [])
+            ],
+        )
         for built in outcome.built
     ]
     if connect_failure is not None:

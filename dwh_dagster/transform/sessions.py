@@ -30,6 +30,9 @@ class SqlSession(Protocol):
     def transaction(self) -> AbstractContextManager[None]:
         """Statements inside commit together, or not at all."""
 
+    def query_with_columns(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run a query: its column names and rows."""
+
 
 class DuckDbSession:
     """A DuckDB database file opened read-write by this process."""
@@ -47,6 +50,12 @@ class DuckDbSession:
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         """Run a query and return its rows."""
         return self.connection.execute(sql).fetchall()
+
+    def query_with_columns(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run a query: its column names and rows."""
+        cursor = self.connection.execute(sql)
+        rows = cursor.fetchall()
+        return [str(d[0]) for d in cursor.description or []], rows
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -77,6 +86,12 @@ class DltSqlSession:
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         """Run a query and return its rows."""
         return list(self.client.execute_sql(sql) or [])
+
+    def query_with_columns(self, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+        """Run a query: its column names and rows."""
+        with self.client.execute_query(sql) as cursor:
+            rows = list(cursor.fetchall())
+            return [str(d[0]) for d in cursor.description or []], rows
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

@@ -11,6 +11,7 @@ from dwh_dagster.config.models.base import (
     Tags,
     environments_field,
 )
+from dwh_dagster.config.models.checks import Check
 
 
 class PipelineSourceRef(StrictModel):
@@ -60,6 +61,11 @@ class Pipeline(StrictModel):
         default_factory=list, description="Owners (emails or `team:name`) of the assets."
     )
     tags: Tags = Field(default_factory=dict, description="Tags on the assets of this pipeline.")
+    checks: dict[str, list[Check]] = Field(
+        default_factory=dict,
+        description="Data-quality checks by resource (table) name, each a Dagster asset check run "
+        "right after the table loads.",
+    )
     environments: EnvironmentOverlays | None = environments_field()
 
 

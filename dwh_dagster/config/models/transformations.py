@@ -14,6 +14,7 @@ from dwh_dagster.config.models.base import (
     Tags,
     environments_field,
 )
+from dwh_dagster.config.models.checks import Check
 
 Materialization = Literal["table", "view", "incremental"]
 MATERIALIZATIONS: tuple[str, ...] = ("table", "view", "incremental")
@@ -80,6 +81,11 @@ class SqlTransformation(StrictModel):
         default_factory=list, description="Owners (emails or `team:name`) of the asset."
     )
     tags: Tags = Field(default_factory=dict, description="Tags on the asset.")
+    checks: list[Check] = Field(
+        default_factory=list,
+        description="Data-quality checks of the model's table, each a Dagster asset check run "
+        "right after it is built.",
+    )
     environments: EnvironmentOverlays | None = environments_field()
 
 

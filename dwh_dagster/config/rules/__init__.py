@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from dwh_dagster.config.errors import ConfigError
 from dwh_dagster.config.index import ProjectIndex
+from dwh_dagster.config.rules.checks import check_checks
 from dwh_dagster.config.rules.dbt import check_dbt_transformations
 from dwh_dagster.config.rules.jobs import check_jobs
 from dwh_dagster.config.rules.pipelines import check_pipelines
@@ -25,6 +26,7 @@ RULES: tuple[Rule, ...] = (
     check_pipelines,
     check_transformations,
     check_dbt_transformations,
+    check_checks,
     check_jobs,
     check_triggers,
     check_rest_api_parents,

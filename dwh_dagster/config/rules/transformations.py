@@ -142,8 +142,13 @@ def _check_reads(
     destination: str,
     external: set[tuple[str, str]],
     errors: list[ConfigError],
+    incomplete: bool = False,
 ) -> list[str]:
-    """Report every table the SQL reads that cannot be a dependency; returns upstream transformations."""
+    """Report every table the SQL reads that cannot be a dependency; returns upstream transformations.
+
+    ``incomplete``: a file that could produce tables did not load, so a table nothing produces
+    may be that file's (its own error is reported): not an error here.
+    """
     text = lineage.sql[obj.name]
     analysis = lineage.analyses[obj.name]
     model = obj.model
@@ -177,7 +182,7 @@ def _check_reads(
                 _sql_error(text, read.line, read.column, f"table '{read.table}' has no dataset", hint)
             )
         elif producer is None:
-            if (read.dataset.lower(), read.table.lower()) in external:
+            if (read.dataset.lower(), read.table.lower()) in external or incomplete:
                 continue
             errors.append(
                 _sql_error(
@@ -215,6 +220,11 @@ def _check_reads(
     return upstream
 
 
+def incomplete_index(index: ProjectIndex) -> bool:
+    """Whether a file that could produce tables (a source, pipeline or transformation) did not load."""
+    return index.sources.failed or index.pipelines.failed or index.transformations.failed
+
+
 def check_transformations(index: ProjectIndex) -> list[ConfigError]:
     """SQL, destination, dataset, incremental fields and reads of every transformation; one writer
     per table; no cycle between transformations."""
@@ -233,7 +243,9 @@ def check_transformations(index: ProjectIndex) -> list[ConfigError]:
         external = _external_tables(obj, lineage, errors)
         has_sql = obj.name in lineage.sql and lineage.sql[obj.name].text.strip()
         if destination is not None and obj.name in lineage.analyses and has_sql:
-            graph[obj.name] = sorted(set(_check_reads(obj, lineage, destination, external, errors)))
+            graph[obj.name] = sorted(
+                set(_check_reads(obj, lineage, destination, external, errors, incomplete_index(index)))
+            )
     for producer, first in lineage.duplicates:
         if producer.kind != "transformation":
             continue  # two pipelines loading one table: the pipeline rules report it

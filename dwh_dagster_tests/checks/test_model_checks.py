@@ -1,0 +1,179 @@
+"""Checks on SQL models, evaluated by real runs in real DuckDB files (and the PostgreSQL).
+
+The shop project of ``transformation_support.py`` loads customers (1 ada, 2 alan, 3 grace) and
+orders; the model ``stg_orders`` copies the orders it is given, and ``big_orders`` reads it. Each
+test plants its bad rows in the orders file and asserts on exactly the failures it planted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from dwh_dagster_tests.conftest import RunJob, WriteProject
+from dwh_dagster_tests.orchestration.transformation_support import tables_in, write_shop_project
+
+pytestmark = pytest.mark.slow
+
+JOB = """
+    job:
+      name: all
+      pipelines: [{name: crm}, {name: shop}]
+      transformations: [{name: stg_orders}, {name: big_orders}]
+      notifications: {on_failure: false}
+"""
+
+
+def _models(checks: str) -> dict[str, str]:
+    indented = "\n".join("            " + line for line in checks.strip().splitlines())
+    return {
+        "stg_orders": f"""
+        transformation:
+          name: stg_orders
+          destination: wh
+          dataset_name: analytics
+          sql: select order_id, customer_id, amount from ds_shop.orders
+          checks:
+{indented}
+        """,
+        "big_orders": """
+        transformation:
+          name: big_orders
+          destination: wh
+          dataset_name: analytics
+          sql: select order_id, amount from analytics.stg_orders where amount >= 10
+        """,
+    }
+
+
+def _checks(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
+    out = {}
+    for event in result.all_events:
+        if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            evaluation = event.event_specific_data
+            assert isinstance(evaluation, dg.AssetCheckEvaluation)
+            out[evaluation.check_name] = evaluation
+    return out
+
+
+def _failing(evaluation: dg.AssetCheckEvaluation) -> int | None:
+    value = evaluation.metadata.get("dwh/failing_rows")
+    return None if value is None else int(value.value)  # type: ignore[arg-type]
+
+
+ALL_TYPES = """
+- {type: not_null, columns: [order_id, amount]}
+- {type: unique, columns: [order_id]}
+- {type: accepted_values, column: customer_id, values: [1, 2, 3]}
+- {type: row_count, min: 1, max: 100}
+- {type: relationships, column: customer_id, to: ds_crm.customers, field: id}
+- {type: expression, expression: "amount >= 0"}
+- {type: sql, name: no_huge_orders, sql: "select * from {table} where amount > 1000"}
+- {type: schema, columns: {order_id: bigint, amount: double}}
+"""
+
+
+def test_every_check_type_passes_on_clean_data(write_project: WriteProject, run_job: RunJob) -> None:
+    orders = [(1, 1, 10.0), (2, 1, 5.0), (3, 2, 7.5), (4, 3, 20.0)]
+    defs = write_shop_project(write_project, {"all": JOB}, models=_models(ALL_TYPES), orders=orders)
+    result = run_job(defs, "all")
+    assert result.success
+    checks = _checks(result)
+    assert set(checks) == {
+        "not_null_order_id_amount",
+        "unique_order_id",
+        "accepted_values_customer_id",
+        "row_count",
+        "relationships_customer_id",
+        "expression",
+        "no_huge_orders",
+        "schema",
+    }
+    assert all(c.passed for c in checks.values()), {n: c.metadata for n, c in checks.items() if not c.passed}
+    assert "big_orders" in tables_in(defs.parent, "analytics")
+
+
+def test_planted_bad_rows_fail_exactly_their_checks_and_block_the_model_over_it(
+    write_project: WriteProject, run_job: RunJob
+) -> None:
+    orders = [
+        (1, 1, 10.0),
+        (2, 1, None),  # a null amount
+        (3, 9, 7.5),  # customer 9 does not exist, and is not an accepted value
+        (4, 3, -2.0),  # a negative amount
+        (5, 3, 5000.0),  # a huge order
+    ]
+    defs = write_shop_project(write_project, {"all": JOB}, models=_models(ALL_TYPES), orders=orders)  # type: ignore[arg-type]
+    result = run_job(defs, "all")
+    assert not result.success
+    checks = _checks(result)
+    failed = {name: _failing(c) for name, c in checks.items() if not c.passed}
+    assert failed == {
+        "not_null_order_id_amount": 1,
+        "accepted_values_customer_id": 1,
+        "relationships_customer_id": 1,
+        "expression": 1,
+        "no_huge_orders": 1,
+    }
+    sample = str(checks["relationships_customer_id"].metadata["dwh/failing_sample"].value)
+    assert "| 3 | 9 | 7.5 |" in sample
+    # the blocking failures keep the model that reads stg_orders from being built
+    assert "big_orders" not in tables_in(defs.parent, "analytics")
+    assert "stg_orders" in tables_in(defs.parent, "analytics")  # the data stays, as in dbt
+
+
+def test_warn_checks_fail_as_warnings_and_block_nothing(write_project: WriteProject, run_job: RunJob) -> None:
+    checks = """
+- {type: expression, name: positive, expression: "amount > 0", severity: warn}
+- {type: not_null, columns: [amount], where: "customer_id = 1", severity: warn}
+"""
+    orders = [(1, 1, 10.0), (2, 2, -1.0), (3, 3, None)]
+    defs = write_shop_project(write_project, {"all": JOB}, models=_models(checks), orders=orders)  # type: ignore[arg-type]
+    result = run_job(defs, "all")
+    assert result.success
+    found = _checks(result)
+    assert not found["positive"].passed and found["positive"].severity == dg.AssetCheckSeverity.WARN
+    assert _failing(found["positive"]) == 1  # the null amount passes an expression check
+    assert found["not_null_amount"].passed  # where: only customer 1's rows are checked
+    assert "big_orders" in tables_in(defs.parent, "analytics")
+
+
+def _with_pipeline_checks(defs: Path, checks: str) -> None:
+    path = defs / "pipelines" / "shop.yaml"
+    indented = "\n".join("    " + line for line in checks.strip().splitlines())
+    path.write_text(path.read_text() + f"  checks:\n    orders:\n{indented}\n")
+
+
+def test_checks_on_a_loaded_table_run_after_the_load_and_block_the_models_over_it(
+    write_project: WriteProject, run_job: RunJob
+) -> None:
+    from dwh_dagster.config.naming import pipeline_op_name, transformation_op_name
+
+    orders = [(1, 1, 10.0), (1, 2, 5.0), (3, 9, 7.5)]  # merged on order_id: 1 is loaded once
+    models = {k: v for k, v in _models("- {type: row_count, min: 1}").items()}
+    defs = write_shop_project(write_project, {"all": JOB}, models=models, orders=orders)
+    _with_pipeline_checks(
+        defs,
+        """
+- {type: relationships, column: customer_id, to: ds_crm.customers, field: id}
+- {type: row_count, min: 5, severity: warn}
+""",
+    )
+    result = run_job(defs, "all")
+    assert not result.success
+    checks = _checks(result)
+    assert checks["relationships_customer_id"].asset_key == dg.AssetKey(["ds_shop", "orders"])
+    assert (
+        not checks["relationships_customer_id"].passed and _failing(checks["relationships_customer_id"]) == 1
+    )
+    assert not checks["row_count"].passed  # the warn check on orders
+    failed = {e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE}
+    assert failed == {pipeline_op_name("shop")}  # the load itself is committed: the check failed after
+    assert tables_in(defs.parent, "ds_shop") >= {"orders"}
+    # no model over the orders is built in this run: Dagster never starts the transform step
+    assert not tables_in(defs.parent, "analytics")
+    assert transformation_op_name("wh") not in {
+        e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_START
+    }
