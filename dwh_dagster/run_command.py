@@ -97,6 +97,30 @@ def run_job(
         print(f"{'table':<{width}}  {'rows written':>12}  {'rows in table':>13}")
         for table, loaded, total in sorted(rows):
             print(f"{table:<{width}}  {loaded!s:>12}  {total!s:>13}")
+    checks = []
+    for event in result.all_events:
+        if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            evaluation = event.event_specific_data
+            assert isinstance(evaluation, dg.AssetCheckEvaluation)
+            if evaluation.passed:
+                state = "pass"
+            else:
+                state = "warn" if evaluation.severity == dg.AssetCheckSeverity.WARN else "FAIL"
+            failing_value = evaluation.metadata.get("dwh/failing_rows")
+            detail_value = evaluation.metadata.get("dwh/detail")
+            checks.append(
+                (
+                    f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}",
+                    state,
+                    "-" if failing_value is None else str(_value(failing_value)),
+                    "" if detail_value is None else str(_value(detail_value)),
+                )
+            )
+    if checks:
+        width = max(len(c[0]) for c in checks)
+        print(f"\n{'check':<{width}}  {'result':>6}  {'failing rows':>12}")
+        for name, state, failing_rows, note in sorted(checks):
+            print(f"{name:<{width}}  {state:>6}  {failing_rows:>12}" + (f"  {note}" if note else ""))
     failures = [e for e in result.all_events if e.is_step_failure]
     for failure in failures:
         error = failure.event_specific_data.error  # type: ignore[union-attr]

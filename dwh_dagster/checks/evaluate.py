@@ -112,7 +112,12 @@ def evaluate_check(
             count = int(rows[0][0]) if rows else 0
             low = check.min if check.min is not None else 0
             passed = count >= low and (check.max is None or count <= check.max)
-            bounds = f"{low}..{'' if check.max is None else check.max}"
+            if check.max is None:
+                bounds = f"at least {low}"
+            elif check.min is None:
+                bounds = f"at most {check.max}"
+            else:
+                bounds = f"{low} to {check.max}"
             return CheckOutcome(plan, passed, None, f"{count} rows, expected {bounds}", sql=query)
         if isinstance(check, SchemaCheck):
             query = sql.columns(dataset, table)

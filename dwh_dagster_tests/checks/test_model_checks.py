@@ -177,3 +177,33 @@ def test_checks_on_a_loaded_table_run_after_the_load_and_block_the_models_over_i
     assert transformation_op_name("wh") not in {
         e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_START
     }
+
+
+def test_dwh_run_prints_each_check_and_exits_1_on_a_blocking_failure(
+    write_project: WriteProject, dagster_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dwh_dagster.cli import main
+
+    checks = """
+- {type: expression, expression: "amount > 0", severity: warn}
+- {type: unique, columns: [order_id]}
+- {type: row_count, min: 10}
+"""
+    orders = [(1, 1, 10.0), (2, 2, -1.0)]
+    defs = write_shop_project(write_project, {"all": JOB}, models=_models(checks), orders=orders)
+    assert main(["run", "all", "--defs", str(defs)]) == 1
+    out = capsys.readouterr().out
+    lines = [line.split() for line in out.splitlines()]
+    assert ["analytics/stg_orders:expression", "warn", "1"] in lines
+    assert ["analytics/stg_orders:unique_order_id", "pass", "0"] in lines
+    assert [
+        "analytics/stg_orders:row_count",
+        "FAIL",
+        "-",
+        "2",
+        "rows,",
+        "expected",
+        "at",
+        "least",
+        "10",
+    ] in lines

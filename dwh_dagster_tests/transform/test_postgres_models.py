@@ -165,3 +165,45 @@ def test_readers_never_see_a_half_built_table(project: Any, schemas: tuple[str, 
     assert set(seen) <= {3, 4}, sorted(set(map(str, seen)))
     assert seen.count(3) > 3, "the reader never read during the rebuild"
     assert pg_query(f'select count(*) from "{an}".wide') == [(4,)]
+
+
+@pytest.mark.slow
+def test_checks_of_a_model_run_in_postgres_with_exact_failing_counts(
+    project: Any, schemas: tuple[str, str]
+) -> None:
+    import dagster as dg
+
+    raw, an = schemas
+    checks = (
+        "  checks:\n"
+        "    - {type: not_null, columns: [order_id, amount]}\n"
+        "    - {type: accepted_values, column: customer_id, values: [1]}\n"
+        "    - {type: unique, columns: [customer_id], severity: warn}\n"
+        "    - {type: expression, expression: 'amount > 6'}\n"
+        "    - {type: sql, name: big, sql: 'select * from {table} t where t.amount > 9'}\n"
+        "    - {type: row_count, max: 2}\n"
+        "    - {type: schema, columns: {order_id: integer, amount: numeric, day: date}}\n"
+        "    - {type: expression, name: recent, expression: \"day > date '2024-01-01'\", "
+        "where: 'customer_id = 1'}\n"
+    )
+    root = project(copy=model("copy", raw, f"select * from {raw}.orders", extra=checks))
+    result = materialize(root)
+    assert not result.success
+    found = {}
+    for event in result.all_events:
+        if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            evaluation = event.event_specific_data
+            assert isinstance(evaluation, dg.AssetCheckEvaluation)
+            failing = evaluation.metadata.get("dwh/failing_rows")
+            found[evaluation.check_name] = (evaluation.passed, None if failing is None else failing.value)
+    assert found == {
+        "not_null_order_id_amount": (True, 0),
+        "accepted_values_customer_id": (False, 1),  # order 3 of customer 2
+        "unique_customer_id": (False, 1),  # customer 1 twice: one duplicated value
+        "expression": (False, 1),  # order 2, amount 5
+        "big": (False, 1),  # order 1, amount 10
+        "row_count": (False, None),  # 3 rows
+        "schema": (True, None),
+        "recent": (False, 1),  # customer 1's order of 2024-01-01
+    }
+    assert pg_query(f'select count(*) from "{an}".copy') == [(3,)]  # the data stays
