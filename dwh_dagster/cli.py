@@ -68,6 +68,11 @@ def _parser() -> argparse.ArgumentParser:
         "key: 'customer_revenue+' is the model and everything downstream (within JOB when given)",
     )
     run.add_argument("--log-level", default="INFO", help="Dagster console log level (default: INFO)")
+    check = sub.add_parser("check", help="run only the checks of a job's tables on the data as it is")
+    _common(check)
+    check.add_argument("job", nargs="?", metavar="JOB", help="the job whose tables are checked")
+    check.add_argument("--select", metavar="SEL", help="the tables whose checks run (asset selection syntax)")
+    check.add_argument("--log-level", default="warning", help="console log level (default: warning)")
     dbt_parse = sub.add_parser(
         "dbt-parse", help="write the manifest of dbt transformations (dbt parse with the generated profile)"
     )
@@ -198,6 +203,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return run_job(_load(args), args.job, log_level=args.log_level.upper(), select=args.select)
 
 
+def _cmd_check(args: argparse.Namespace) -> int:
+    from dwh_dagster.run_command import check_job
+
+    if args.job is None and args.select is None:
+        print("error: name a JOB, or --select the tables whose checks run", file=sys.stderr)
+        return 2
+    return check_job(_load(args), args.job, log_level=args.log_level.upper(), select=args.select)
+
+
 def _cmd_dbt_parse(args: argparse.Namespace) -> int:
     from dwh_dagster.dbt_command import run_dbt_parse
 
@@ -225,6 +239,7 @@ _COMMANDS = {
     "run": _cmd_run,
     "docs": _cmd_docs,
     "doctor": _cmd_doctor,
+    "check": _cmd_check,
     "dbt-parse": _cmd_dbt_parse,
     "webhook": _cmd_webhook,
 }

@@ -97,8 +97,22 @@ def run_job(
         print(f"{'table':<{width}}  {'rows written':>12}  {'rows in table':>13}")
         for table, loaded, total in sorted(rows):
             print(f"{table:<{width}}  {loaded!s:>12}  {total!s:>13}")
+    print_checks(result)
+    failures = [e for e in result.all_events if e.is_step_failure]
+    for failure in failures:
+        error = failure.event_specific_data.error  # type: ignore[union-attr]
+        message = error.message.strip() if error else "unknown error"
+        print(f"FAILED {failure.step_key}: {message}", file=sys.stderr)
+    status = "succeeded" if result.success else "failed"
+    label = job_name or SELECTION_JOB
+    print(f"job {label} {status} (run {result.run_id}, environment {project.environment})")
+    return 0 if result.success else 1
+
+
+def print_checks(*results: dg.ExecuteInProcessResult) -> None:
+    """Each check of runs with ``pass``, ``warn`` or ``FAIL`` and its failing rows."""
     checks = []
-    for event in result.all_events:
+    for event in (e for result in results for e in result.all_events):
         if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data
             assert isinstance(evaluation, dg.AssetCheckEvaluation)
@@ -121,12 +135,44 @@ def run_job(
         print(f"\n{'check':<{width}}  {'result':>6}  {'failing rows':>12}")
         for name, state, failing_rows, note in sorted(checks):
             print(f"{name:<{width}}  {state:>6}  {failing_rows:>12}" + (f"  {note}" if note else ""))
-    failures = [e for e in result.all_events if e.is_step_failure]
-    for failure in failures:
+
+
+def check_job(
+    project: ResolvedProject, job_name: str | None, log_level: str = "INFO", select: str | None = None
+) -> int:
+    """``dwh check``: run only the checks of a job's tables (or of the ``select``-ed ones) on the
+    data as it is, in-process; print them; 0 when no blocking check failed, else 1."""
+    job, keys = _job_and_keys(project, job_name, select)
+    assets = set(keys) if keys else set(job.asset_layer.selected_asset_keys)
+    checks = {key for key in job.asset_layer.asset_graph.asset_check_keys if key.asset_key in assets}
+    label = job_name or SELECTION_JOB
+    if not checks:
+        print(f"no checks on the tables of {label}")
+        return 0
+    # one run per step: a failed blocking check of a load must not keep the checks of the models
+    # over it from running (a run of all would skip the steps after the failed one)
+    graph = job.asset_layer.asset_graph
+    by_step: dict[str, set[dg.AssetCheckKey]] = {}
+    for key in checks:
+        by_step.setdefault(graph.get(key.asset_key).assets_def.node_def.name, set()).add(key)
+    results = []
+    with _instance() as instance:
+        for step in sorted(by_step):
+            subset = job.get_subset(asset_selection=set(), asset_check_selection=by_step[step])
+            results.append(
+                subset.execute_in_process(
+                    instance=instance,
+                    raise_on_error=False,
+                    run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+                    tags={"dwh/launched_by": "dwh check", **({"dwh/select": select} if select else {})},
+                )
+            )
+    print_checks(*results)
+    for failure in (e for r in results for e in r.all_events if e.is_step_failure):
         error = failure.event_specific_data.error  # type: ignore[union-attr]
         message = error.message.strip() if error else "unknown error"
         print(f"FAILED {failure.step_key}: {message}", file=sys.stderr)
-    status = "succeeded" if result.success else "failed"
-    label = job_name or SELECTION_JOB
-    print(f"job {label} {status} (run {result.run_id}, environment {project.environment})")
-    return 0 if result.success else 1
+    success = all(r.success for r in results)
+    runs = ", ".join(r.run_id for r in results)
+    print(f"checks of {label} {'passed' if success else 'failed'} (runs {runs})")
+    return 0 if success else 1

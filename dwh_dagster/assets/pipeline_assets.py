@@ -226,7 +226,7 @@ def build_pipeline_assets(
         op_tags={"dagster/priority": str(priority)},
         pool=writer_pool(load.plan.destination, load.plan.local_path),
     )
-    def _load(context: AssetExecutionContext) -> Iterator[dg.MaterializeResult]:
+    def _load(context: AssetExecutionContext) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         policy = policies.get(context.job_name, default)
         if policy.wait_for:
             missing = _wait_for_dependencies(context, policy)
@@ -246,7 +246,10 @@ def build_pipeline_assets(
         if not table_checks:
             yield from _load_with_retries(context, load, policy)
             return
-        results = list(_load_with_retries(context, load, policy))
+        loads = any(
+            dg.AssetKey(load.plan.asset_key(r)) in context.selected_asset_keys for r in load.plan.resources
+        )
+        results = list(_load_with_retries(context, load, policy)) if loads else []
         yield from _with_checks(context, load.plan, table_checks, results)
 
     return _load
@@ -271,16 +274,19 @@ def _with_checks(
     plan: LoadPlan,
     table_checks: list[TableChecks],
     results: list[dg.MaterializeResult],
-) -> Iterator[dg.MaterializeResult]:
-    """The load's results with the checks of the tables it loaded (the selected checks only)."""
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    """The load's results with the checks of the tables it loaded, and the checks that run alone
+    (the selected checks only)."""
+    from dwh_dagster.checks.evaluate import check_result
     from dwh_dagster.checks.runner import run_table_checks, with_check_results
 
     loaded = {r.asset_key for r in results}
     selected = context.selected_asset_check_keys
     to_run = []
     for table in table_checks:
-        if table.asset_key not in loaded:
-            continue
+        if table.asset_key not in loaded and table.asset_key in context.selected_asset_keys:
+            continue  # selected but not loaded (nothing new): no check of it
+        # a table loaded now, or one whose checks alone run (Execute checks, `dwh check`)
         plans = tuple(p for p in table.plans if dg.AssetCheckKey(table.asset_key, p.name) in selected)
         if plans:
             to_run.append(TableChecks(table.asset_key, table.dataset, table.table, plans))
@@ -298,6 +304,9 @@ def _with_checks(
     )
     for result in results:
         yield with_check_results(result, outcomes)
+    for key, found in outcomes.items():
+        if key not in loaded:
+            yield from (check_result(o, key) for o in found)
 
 
 def build_all_pipeline_assets(project: ResolvedProject) -> list[dg.AssetsDefinition]:

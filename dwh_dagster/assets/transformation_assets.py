@@ -22,7 +22,7 @@ from dwh_dagster.assets.pipeline_assets import (
     job_retry_policy,
     writer_pool,
 )
-from dwh_dagster.checks.evaluate import check_specs
+from dwh_dagster.checks.evaluate import TableChecks, check_specs
 from dwh_dagster.config.naming import (
     EAGER_AUTOMATION_SENSOR,
     table_asset_key,
@@ -180,6 +180,25 @@ def built_in_run(context: AssetExecutionContext, step_key: str) -> set[dg.AssetK
     return keys
 
 
+def _checks_alone(
+    context: AssetExecutionContext, plan: TransformPlan, tables: list[TableChecks]
+) -> Iterator[dg.AssetCheckResult]:
+    from dwh_dagster.checks.evaluate import check_result
+    from dwh_dagster.checks.runner import run_table_checks
+
+    outcomes = run_table_checks(
+        plan.destination,
+        plan.models[0].dialect,
+        tables,
+        local_path=plan.local_path,
+        secrets=plan.secrets,
+        environment=plan.environment,
+        log=context.log.info,
+    )
+    for key, found in outcomes.items():
+        yield from (check_result(o, key) for o in found)
+
+
 def build_order(plan: TransformPlan, selected: set[str], job_order: Sequence[str]) -> list[ModelPlan]:
     """The selected models in build order: after the models they read, else in the job's
     ``order`` (its transformations' order), else in the plan's order."""
@@ -212,7 +231,7 @@ def build_transformation_assets(
         op_tags={"dagster/priority": "0"},
         pool=writer_pool(plan.destination, plan.local_path),
     )
-    def _transform(context: AssetExecutionContext) -> Iterator[dg.MaterializeResult]:
+    def _transform(context: AssetExecutionContext) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         policy = policies.get(context.job_name, default)
         if policy.fail_fast:
             failed = failed_steps(context)
@@ -235,6 +254,18 @@ def build_transformation_assets(
         ordered = build_order(plan, selected, job_orders.get(context.job_name, ()))
         if ordered:
             yield from _build_in_step(context, plan, ordered, policy)
+        alone = [
+            TableChecks(key, m.dataset, m.name, checks)
+            for key, m in by_key.items()
+            if key not in context.selected_asset_keys
+            and (
+                checks := tuple(
+                    c for c in m.checks if dg.AssetCheckKey(key, c.name) in context.selected_asset_check_keys
+                )
+            )
+        ]
+        if alone:  # checks run without building their model: Execute checks, `dwh check`
+            yield from _checks_alone(context, plan, alone)
 
     return _transform
 

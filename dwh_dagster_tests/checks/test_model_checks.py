@@ -207,3 +207,48 @@ def test_dwh_run_prints_each_check_and_exits_1_on_a_blocking_failure(
         "least",
         "10",
     ] in lines
+
+
+def test_dwh_check_runs_the_checks_alone_on_the_data_as_it_is(
+    write_project: WriteProject, dagster_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import duckdb
+
+    from dwh_dagster.cli import main
+
+    defs = write_shop_project(
+        write_project, {"all": JOB}, models=_models("- {type: expression, expression: 'amount > 0'}")
+    )
+    _with_pipeline_checks(defs, "- {type: unique, columns: [order_id]}")
+    orders = [(1, 1, 10.0), (2, 2, 5.0)]
+    from dwh_dagster_tests.orchestration.transformation_support import write_orders
+
+    write_orders(defs.parent, orders)
+    assert main(["run", "all", "--defs", str(defs)]) == 0
+    capsys.readouterr()
+    with dg.DagsterInstance.get() as instance:
+        before = len(instance.get_runs())
+    # the data changes behind the project's back: the checks alone see it, nothing is loaded or built
+    with duckdb.connect(str(defs.parent / "wh.duckdb")) as connection:
+        connection.execute("update analytics.stg_orders set amount = -amount where order_id = 2")
+        connection.execute("insert into ds_shop.orders select * from ds_shop.orders where order_id = 1")
+    assert main(["check", "all", "--defs", str(defs)]) == 1
+    out = capsys.readouterr().out
+    lines = [line.split() for line in out.splitlines()]
+    assert ["analytics/stg_orders:expression", "FAIL", "1"] in lines
+    assert ["ds_shop/orders:unique_order_id", "FAIL", "1"] in lines
+    with dg.DagsterInstance.get() as instance:
+        runs = instance.get_runs()
+        assert len(runs) == before + 2  # one per step: the load's checks, the models' checks
+        materialized = [
+            record
+            for run in runs[:2]
+            for record in instance.get_records_for_run(
+                run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+            ).records
+        ]
+    assert materialized == []  # nothing was loaded or rebuilt
+    assert main(["check", "all", "--defs", str(defs), "--select", "stg_orders"]) == 1
+    lines = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert ["analytics/stg_orders:expression", "FAIL", "1"] in lines
+    assert not any(line and line[0].startswith("ds_shop/orders:") for line in lines)
