@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dwh_dagster.config.models.checks import check_name
 from dwh_dagster.config.models.triggers import (
     CronTrigger,
     EventTrigger,
@@ -60,6 +61,10 @@ def project_summary(project: ResolvedProject) -> dict[str, Any]:
                 "destination_file": p.model.destination.config_file,
                 "dataset": p.dataset,
                 "depends_on": list(p.depends_on),
+                "checks": {
+                    resource: [f"{check_name(c)} ({c.severity})" for c in checks]
+                    for resource, checks in p.model.checks.items()
+                },
                 "file": _file(project, "pipelines", n),
             }
             for n, p in project.pipelines.items()
@@ -71,6 +76,7 @@ def project_summary(project: ResolvedProject) -> dict[str, Any]:
                 "dataset": t.dataset,
                 "materialized": t.model.materialized,
                 "reads": [f"{d}.{table}" for d, table in (*t.upstream, *t.external)],
+                "checks": [f"{check_name(c)} ({c.severity})" for c in t.model.checks],
                 "file": _file(project, "transformations", n),
             }
             for n, t in project.transformations.items()
@@ -146,6 +152,7 @@ def render_listing(project: ResolvedProject) -> str:
             f"    Source: {p['source_file']} ({', '.join(p['resources'])})",
             f"    Destination: {p['destination_file']} (dataset {p['dataset']})",
         ]
+        out += [f"    Checks of {table}: {', '.join(names)}" for table, names in p["checks"].items()]
     if data["transformations"]:
         out += ["", f"TRANSFORMATIONS ({len(data['transformations'])}):"]
         for t in data["transformations"]:
@@ -153,6 +160,8 @@ def render_listing(project: ResolvedProject) -> str:
                 f"  • {t['name']} ({t['materialized']}, {t['destination']} dataset {t['dataset']})",
                 f"    Reads: {', '.join(t['reads']) or '-'}",
             ]
+            if t["checks"]:
+                out.append(f"    Checks: {', '.join(t['checks'])}")
     if data["dbt_projects"]:
         out += ["", f"DBT PROJECTS ({len(data['dbt_projects'])}):"]
         for d in data["dbt_projects"]:

@@ -33,6 +33,13 @@ def test_valid_checks_load_and_resolve(write_project: WriteProject) -> None:
     )
     project = load_project(defs)
     assert [c.type for c in project.pipelines["shop"].model.checks["orders"]] == ["not_null", "relationships"]
+    from dwh_dagster.listing import project_summary, render_listing
+
+    [shop] = [p for p in project_summary(project)["pipelines"] if p["name"] == "shop"]
+    assert shop["checks"] == {"orders": ["not_null_order_id (error)", "relationships_customer_id (error)"]}
+    assert "    Checks of orders: not_null_order_id (error), relationships_customer_id (error)" in (
+        render_listing(project).splitlines()
+    )
 
 
 def test_every_check_mistake_is_reported_in_one_pass_on_its_line(write_project: WriteProject) -> None:
