@@ -19,6 +19,23 @@ class FailedStep:
 
 
 @dataclass(frozen=True)
+class FailedCheck:
+    """A data-quality check that failed in the run."""
+
+    asset: str
+    check: str
+    severity: str
+    """``error`` (it blocked) or ``warn``."""
+    failing_rows: int | None = None
+    detail: str = ""
+
+    def describe(self) -> str:
+        """``analytics/orders:unique_id (error): 3 failing rows``."""
+        what = f"{self.failing_rows} failing rows" if self.failing_rows is not None else self.detail
+        return f"{self.asset}:{self.check} ({self.severity})" + (f": {what}" if what else "")
+
+
+@dataclass(frozen=True)
 class RunSummary:
     """Everything a message about one run says."""
 
@@ -28,6 +45,7 @@ class RunSummary:
     run_id: str
     duration_seconds: float | None
     failed_steps: list[FailedStep] = field(default_factory=list)
+    failed_checks: list[FailedCheck] = field(default_factory=list)
     ui_url: str | None = None
     headline: str = ""
 
@@ -48,6 +66,7 @@ class RunSummary:
         for failed in self.failed_steps:
             lines.append(f"failed step {failed.step}:")
             lines += [f"    {line}" for line in failed.error.splitlines()]
+        lines += [f"failed check {check.describe()}" for check in self.failed_checks]
         if self.run_url:
             lines.append(f"open: {self.run_url}")
         return "\n".join(lines)

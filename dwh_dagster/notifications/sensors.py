@@ -17,7 +17,14 @@ from dwh_dagster.automation.common import JobTarget
 from dwh_dagster.config.naming import NOTIFY_FAILURE_SENSOR, NOTIFY_SUCCESS_SENSOR, SLA_SENSOR
 from dwh_dagster.config.resolved import ResolvedJob, ResolvedProject
 from dwh_dagster.notifications.channels import deliver
-from dwh_dagster.notifications.messages import FailedStep, RunSummary, first_lines, format_duration, ui_url
+from dwh_dagster.notifications.messages import (
+    FailedCheck,
+    FailedStep,
+    RunSummary,
+    first_lines,
+    format_duration,
+    ui_url,
+)
 
 SLA_TAG = "dwh/sla_breached"
 
@@ -36,6 +43,23 @@ def summarize_run(
         failed.append(
             FailedStep(record.event_log_entry.step_key or "?", first_lines(error.message if error else ""))
         )
+    checks = []
+    records = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+    for record in records.records:
+        evaluation = getattr(record.event_log_entry.dagster_event, "event_specific_data", None)
+        if not isinstance(evaluation, dg.AssetCheckEvaluation) or evaluation.passed:
+            continue
+        failing = evaluation.metadata.get("dwh/failing_rows")
+        detail = evaluation.metadata.get("dwh/detail")
+        checks.append(
+            FailedCheck(
+                asset=evaluation.asset_key.to_user_string(),
+                check=evaluation.check_name,
+                severity="warn" if evaluation.severity == dg.AssetCheckSeverity.WARN else "error",
+                failing_rows=None if failing is None else int(failing.value),  # type: ignore[arg-type]
+                detail="" if detail is None else str(detail.value),
+            )
+        )
     return RunSummary(
         job=run.job_name,
         environment=environment,
@@ -43,6 +67,7 @@ def summarize_run(
         run_id=run.run_id,
         duration_seconds=(end - start) if start else None,
         failed_steps=failed,
+        failed_checks=checks,
         ui_url=ui_url(None),
         headline=headline,
     )

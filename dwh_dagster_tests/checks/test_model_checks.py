@@ -177,6 +177,15 @@ def test_checks_on_a_loaded_table_run_after_the_load_and_block_the_models_over_i
     assert transformation_op_name("wh") not in {
         e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_START
     }
+    # a failure notification names the failed checks with their failing rows
+    from dwh_dagster.notifications.sensors import summarize_run
+
+    with dg.DagsterInstance.get() as instance:
+        run = instance.get_run_by_id(result.run_id)
+        assert run is not None
+        text = summarize_run(instance, run, "dev", "FAILURE").text()
+    assert "failed check ds_shop/orders:relationships_customer_id (error): 1 failing rows" in text
+    assert "failed check ds_shop/orders:row_count (warn): 2 rows, expected at least 5" in text
 
 
 def test_dwh_run_prints_each_check_and_exits_1_on_a_blocking_failure(
