@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from dwh_dagster.cli import main
@@ -56,6 +57,18 @@ def test_demo_job_loads_every_table(demo_project: Path, run_job: RunJob) -> None
     assert metadata["demo/orders"]["dwh/load_id"].value != "-"
     columns = {c.name for c in metadata["demo/customers"]["dagster/column_schema"].value.columns}
     assert {"id", "email", "country"} <= columns
+    # the demo's checks: every one passes on the sample data but the warn check made to fail
+    evaluations = [
+        e.event_specific_data
+        for e in result.all_events
+        if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ]
+    outcome = {f"{c.asset_key.to_user_string()}:{c.check_name}": c.passed for c in evaluations}  # type: ignore[union-attr]
+    assert len(outcome) == 8
+    assert [name for name, passed in outcome.items() if not passed] == ["demo/orders:orders_below_1000"]
+    [warned] = [c for c in evaluations if c.check_name == "orders_below_1000"]  # type: ignore[union-attr]
+    assert warned.severity == dg.AssetCheckSeverity.WARN  # type: ignore[union-attr]
+    assert warned.metadata["dwh/failing_rows"].value == 20  # type: ignore[union-attr]
 
 
 def test_demo_job_builds_the_analytics_models_over_the_loaded_tables(
