@@ -226,6 +226,30 @@ def _position(node: exp.Expr, text: str = "") -> tuple[int, int]:
     return line, start - (text.rfind("\n", 0, start) + 1) + 1
 
 
+def output_columns(sql: str, dialect: str) -> list[str] | None:
+    """The columns a select returns, when its text tells (None with a ``*`` or an unnamed
+    expression, or when it does not parse)."""
+    try:
+        tree = parse_select(sql, dialect)
+    except (ParseError, TokenError, ValueError):
+        return None
+    while isinstance(tree, exp.SetOperation):  # a union: the first select names the columns
+        tree = tree.left
+    if isinstance(tree, exp.Subquery):
+        tree = tree.unnest()
+    if not isinstance(tree, exp.Select):
+        return None
+    names = []
+    for projection in tree.expressions:
+        if isinstance(projection, exp.Star) or (isinstance(projection, exp.Column) and projection.is_star):
+            return None
+        name = projection.alias_or_name
+        if not name:
+            return None
+        names.append(name)
+    return names
+
+
 def check_condition(condition: str, dialect: str) -> SqlProblem | None:
     """Why ``condition`` is not a SQL boolean expression, or None."""
     parsed_text = with_placeholder(condition)

@@ -94,3 +94,26 @@ def test_checks_into_a_filesystem_destination_are_an_error(write_project: WriteP
     errors = _errors(defs)
     assert len(errors) == 1, [e.render(with_snippet=False) for e in errors]
     assert "filesystem destination: checks run SQL" in errors[0].render(with_snippet=False)
+
+
+def test_a_check_on_a_column_the_models_select_does_not_return_is_an_error(
+    write_project: WriteProject,
+) -> None:
+    defs = write_shop_project(write_project)
+    path = defs / "transformations" / "stg_orders.yaml"
+    path.write_text(
+        path.read_text()
+        + "  checks:\n"
+        + "    - {type: not_null, columns: [order_idd]}\n"
+        + "    - {type: accepted_values, column: customer_id, values: [1]}\n"
+        + "    - {type: schema, columns: {amount: double, total: double}}\n"
+    )
+    base = len(path.read_text().splitlines()) - 3
+    errors = _errors(defs)
+    text = "\n".join(e.render(with_snippet=False) for e in errors)
+    assert [(e.line - base) for e in errors] == [1, 3], text
+    assert "column 'order_idd' is not one the model's select returns; did you mean 'order_id'?" in text
+    assert "column 'total' is not one the model's select returns" in text
+    # with a star the columns are not known at validation: the check finds out at run time
+    path.write_text(path.read_text().replace("select order_id, customer_id, amount", "select *"))
+    assert len(load_project(defs).transformations["stg_orders"].model.checks) == 3

@@ -11,15 +11,19 @@ from dwh_dagster.config.errors import ConfigError, did_you_mean, list_choices
 from dwh_dagster.config.index import ProjectIndex
 from dwh_dagster.config.lineage import TableLineage, sql_transformations, table_lineage
 from dwh_dagster.config.models.checks import (
+    AcceptedValuesCheck,
     AnyCheck,
     ExpressionCheck,
+    NotNullCheck,
     RelationshipsCheck,
     RowCountCheck,
+    SchemaCheck,
     SqlCheck,
+    UniqueCheck,
     check_name,
 )
 from dwh_dagster.config.rules.transformations import incomplete_index
-from dwh_dagster.config.sql import DIALECT_BY_DESTINATION, analyze_select, check_condition
+from dwh_dagster.config.sql import DIALECT_BY_DESTINATION, analyze_select, check_condition, output_columns
 
 FieldPath = tuple[str | int, ...]
 
@@ -95,6 +99,37 @@ def _check_list(
                 errors.append(
                     obj.error((*here, "to"), f"table '{check.to}' is not written by this project", hint)
                 )
+
+
+def _columns_named(check: AnyCheck) -> list[tuple[FieldPath, str]]:
+    """The columns a check names, each with its field path inside the check."""
+    if isinstance(check, NotNullCheck | UniqueCheck):
+        return [(("columns", i), c) for i, c in enumerate(check.columns)]
+    if isinstance(check, AcceptedValuesCheck | RelationshipsCheck):
+        return [(("column",), check.column)]
+    if isinstance(check, SchemaCheck):
+        return [(("columns", c), c) for c in check.columns]
+    return []
+
+
+def _check_columns_exist(
+    obj: LoadedObject[Any], checks: Sequence[AnyCheck], columns: list[str], errors: list[ConfigError]
+) -> None:
+    """Columns a model's select shows it does not return."""
+    known = {c.lower() for c in columns}
+    for position, check in enumerate(checks):
+        for path, column in _columns_named(check):
+            if column.lower() in known:
+                continue
+            hint = did_you_mean(column, columns) or f"the model's columns: {list_choices(columns)}"
+            errors.append(
+                obj.error(
+                    ("checks", position, *path),
+                    f"column '{column}' is not one the model's select returns",
+                    hint,
+                    at_key=isinstance(check, SchemaCheck),
+                )
+            )
 
 
 def _dialect(
@@ -177,4 +212,8 @@ def check_checks(index: ProjectIndex) -> list[ConfigError]:
                 errors,
                 incomplete_index(index),
             )
+            text = lineage.sql.get(tobj.name)
+            columns = output_columns(text.text, dialect) if text is not None else None
+            if columns:
+                _check_columns_exist(tobj, model.checks, columns, errors)
     return errors
