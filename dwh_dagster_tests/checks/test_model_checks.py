@@ -261,3 +261,34 @@ def test_dwh_check_runs_the_checks_alone_on_the_data_as_it_is(
     lines = [line.split() for line in capsys.readouterr().out.splitlines()]
     assert ["analytics/stg_orders:expression", "FAIL", "1"] in lines
     assert not any(line and line[0].startswith("ds_shop/orders:") for line in lines)
+
+
+@pytest.mark.parametrize("mode", ["sequential", "parallel", "dag"])
+def test_a_blocking_check_of_a_load_stops_the_models_over_it_in_every_mode(
+    mode: str, write_project: WriteProject, dagster_home: Path
+) -> None:
+    from dwh_dagster.config.naming import pipeline_op_name, transformation_op_name
+    from dwh_dagster_tests.orchestration.support import EV, execute_job_like_the_daemon
+
+    job = f"""
+        job:
+          name: all
+          pipelines: [{{name: crm}}, {{name: shop}}]
+          transformations: [{{name: stg_orders}}, {{name: big_orders}}]
+          execution: {{mode: {mode}, continue_on_failure: true}}
+          notifications: {{on_failure: false}}
+    """
+    orders = [(1, 1, 10.0), (2, 9, 5.0)]  # customer 9 does not exist
+    defs = write_shop_project(
+        write_project, {"all": job}, models=_models("- {type: row_count, min: 1}"), orders=orders
+    )
+    _with_pipeline_checks(
+        defs, "- {type: relationships, column: customer_id, to: ds_crm.customers, field: id}"
+    )
+    events = execute_job_like_the_daemon(defs, "all", dagster_home)
+    assert events.status == dg.DagsterRunStatus.FAILURE, events.output
+    assert pipeline_op_name("shop") in {e.step_key for e in events.of_type(EV.STEP_FAILURE)}
+    assert pipeline_op_name("crm") in {e.step_key for e in events.of_type(EV.STEP_SUCCESS)}
+    assert transformation_op_name("wh") not in set(events.started_steps())
+    assert not tables_in(defs.parent, "analytics")
+    assert tables_in(defs.parent, "ds_shop") >= {"orders"}  # the load stays
