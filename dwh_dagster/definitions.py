@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from dwh_dagster.assets.freshness import freshness_by_asset
 from dwh_dagster.assets.pipeline_assets import build_all_pipeline_assets
 from dwh_dagster.assets.specs import build_source_asset_spec
 from dwh_dagster.assets.transformation_assets import (
@@ -22,6 +23,7 @@ from dwh_dagster.config.loader import load_project, project_fingerprint
 from dwh_dagster.config.resolved import ResolvedProject
 from dwh_dagster.jobs import build_job
 from dwh_dagster.notifications.sensors import build_notification_sensors
+from dwh_dagster.notifications.stale import build_stale_table_sensor
 
 
 def build_definitions(project: ResolvedProject) -> dg.Definitions:
@@ -30,6 +32,7 @@ def build_definitions(project: ResolvedProject) -> dg.Definitions:
     jobs = {name: build_job(job) for name, job in project.jobs.items()}
     automation = build_automation(project, jobs)
     eager = build_eager_automation_sensor(project)
+    stale = build_stale_table_sensor(project, freshness_by_asset(project))
     return dg.Definitions(
         assets=[
             # one definition per source: Dagster merges bare specs into one definition that every
@@ -44,6 +47,7 @@ def build_definitions(project: ResolvedProject) -> dg.Definitions:
             *automation.sensors,
             *build_notification_sensors(project, jobs),
             *([eager] if eager is not None else []),
+            *([stale] if stale is not None else []),
         ],
     )
 

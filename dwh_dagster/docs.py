@@ -10,7 +10,7 @@ from typing import Any, Union
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from dwh_dagster.config.annotations import models_in, walk_annotation
+from dwh_dagster.config.annotations import models_in, union_members, walk_annotation
 from dwh_dagster.config.models.files import ALL_KINDS, FileKind
 
 REFERENCE_FILE = Path("docs/config-reference.md")
@@ -66,6 +66,8 @@ def _rows(model: type[BaseModel], prefix: str, seen: set[type[BaseModel]]) -> li
         for nested in models_in(info.annotation):
             tag = nested.model_fields.get("type")
             label = path + container
+            if container == ".<key>" and nested in union_members(info.annotation):
+                label = f"{path}[.<key>]"  # the model itself, or a mapping of it (freshness)
             if tag is not None and len(models_in(info.annotation)) > 1:
                 label = f"{path}[type={' or '.join(str(a) for a in typing.get_args(tag.annotation))}]"
             rows += _rows(nested, label if nested not in seen else path + container, seen | {nested})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dwh_dagster.config.models.checks import check_name
+from dwh_dagster.config.models.freshness import describe_freshness
 from dwh_dagster.config.models.triggers import (
     CronTrigger,
     EventTrigger,
@@ -65,6 +66,11 @@ def project_summary(project: ResolvedProject) -> dict[str, Any]:
                     resource: [f"{check_name(c)} ({c.severity})" for c in checks]
                     for resource, checks in p.model.checks.items()
                 },
+                "freshness": {
+                    resource: describe_freshness(f)
+                    for resource in p.resources
+                    if (f := p.model.freshness_of(resource)) is not None
+                },
                 "file": _file(project, "pipelines", n),
             }
             for n, p in project.pipelines.items()
@@ -77,6 +83,7 @@ def project_summary(project: ResolvedProject) -> dict[str, Any]:
                 "materialized": t.model.materialized,
                 "reads": [f"{d}.{table}" for d, table in (*t.upstream, *t.external)],
                 "checks": [f"{check_name(c)} ({c.severity})" for c in t.model.checks],
+                "freshness": describe_freshness(t.model.freshness) if t.model.freshness else None,
                 "file": _file(project, "transformations", n),
             }
             for n, t in project.transformations.items()
@@ -153,6 +160,7 @@ def render_listing(project: ResolvedProject) -> str:
             f"    Destination: {p['destination_file']} (dataset {p['dataset']})",
         ]
         out += [f"    Checks of {table}: {', '.join(names)}" for table, names in p["checks"].items()]
+        out += [f"    Freshness of {table}: {text}" for table, text in p["freshness"].items()]
     if data["transformations"]:
         out += ["", f"TRANSFORMATIONS ({len(data['transformations'])}):"]
         for t in data["transformations"]:
@@ -162,6 +170,8 @@ def render_listing(project: ResolvedProject) -> str:
             ]
             if t["checks"]:
                 out.append(f"    Checks: {', '.join(t['checks'])}")
+            if t["freshness"]:
+                out.append(f"    Freshness: {t['freshness']}")
     if data["dbt_projects"]:
         out += ["", f"DBT PROJECTS ({len(data['dbt_projects'])}):"]
         for d in data["dbt_projects"]:

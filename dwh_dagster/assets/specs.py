@@ -6,6 +6,7 @@ from typing import Any
 
 import dagster as dg
 
+from dwh_dagster.assets.freshness import build_freshness_policy
 from dwh_dagster.config.models.sources import (
     FilesystemResource,
     FilesystemSource,
@@ -79,6 +80,7 @@ def build_pipeline_asset_specs(project: ResolvedProject, pipeline: ResolvedPipel
                     "dagster/table_name": f"{dataset}.{resource}",
                 },
                 skippable=True,
+                freshness_policy=build_freshness_policy(pipeline.model.freshness_of(resource)),
             )
         )
     return specs

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from dwh_dagster.assets.freshness import build_freshness_policy
 from dwh_dagster.assets.pipeline_assets import (
     RetrySettings,
     StepPolicy,
@@ -94,6 +95,7 @@ def build_transformation_spec(model: ResolvedTransformation) -> dg.AssetSpec:
         },
         automation_condition=eager_condition() if definition.automation == "eager" else None,
         skippable=True,
+        freshness_policy=build_freshness_policy(definition.freshness),
     )
 
 

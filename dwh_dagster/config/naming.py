@@ -66,5 +66,12 @@ NOTIFY_FAILURE_SENSOR = "dwh_notify_on_failure"
 NOTIFY_SUCCESS_SENSOR = "dwh_notify_on_success"
 SLA_SENSOR = "dwh_sla_monitor"
 EAGER_AUTOMATION_SENSOR = "dwh_eager_transformations"
-RESERVED_SENSOR_NAMES = (NOTIFY_FAILURE_SENSOR, NOTIFY_SUCCESS_SENSOR, SLA_SENSOR, EAGER_AUTOMATION_SENSOR)
+STALE_TABLE_SENSOR = "dwh_stale_tables"
+RESERVED_SENSOR_NAMES = (
+    NOTIFY_FAILURE_SENSOR,
+    NOTIFY_SUCCESS_SENSOR,
+    SLA_SENSOR,
+    EAGER_AUTOMATION_SENSOR,
+    STALE_TABLE_SENSOR,
+)
 """Names of the sensors dwh-dagster adds itself; no trigger may take them."""

@@ -36,8 +36,29 @@ class FailedCheck:
 
 
 @dataclass(frozen=True)
+class StaleTable:
+    """A table whose last materialization is older than its ``freshness.fail_after``."""
+
+    asset: str
+    fail_after: str
+    """As written in the YAML (``6h``)."""
+    age_seconds: float | None
+    """Since the last materialization, when there is one."""
+    last_run_id: str | None = None
+
+    def describe(self) -> str:
+        """``ds_shop/orders: last materialized 6h 12m 00s ago, fail_after 6h``."""
+        age = (
+            "never materialized"
+            if self.age_seconds is None
+            else (f"last materialized {format_duration(self.age_seconds)} ago")
+        )
+        return f"{self.asset}: {age}, fail_after {self.fail_after}"
+
+
+@dataclass(frozen=True)
 class RunSummary:
-    """Everything a message about one run says."""
+    """Everything a message about one run says (or, with no ``run_id``, about stale tables)."""
 
     job: str
     environment: str
@@ -46,13 +67,14 @@ class RunSummary:
     duration_seconds: float | None
     failed_steps: list[FailedStep] = field(default_factory=list)
     failed_checks: list[FailedCheck] = field(default_factory=list)
+    stale_tables: list[StaleTable] = field(default_factory=list)
     ui_url: str | None = None
     headline: str = ""
 
     @property
     def run_url(self) -> str | None:
         """Link to the run in the Dagster UI, when the UI's address is known."""
-        return f"{self.ui_url.rstrip('/')}/runs/{self.run_id}" if self.ui_url else None
+        return f"{self.ui_url.rstrip('/')}/runs/{self.run_id}" if self.ui_url and self.run_id else None
 
     def title(self) -> str:
         """One line: ``[prod] job daily_ingestion FAILURE``."""
@@ -60,13 +82,14 @@ class RunSummary:
 
     def text(self) -> str:
         """The plain-text body (email, Slack, Teams)."""
-        lines = [self.title(), f"run: {self.run_id}"]
+        lines = [self.title()] + ([f"run: {self.run_id}"] if self.run_id else [])
         if self.duration_seconds is not None:
             lines.append(f"duration: {format_duration(self.duration_seconds)}")
         for failed in self.failed_steps:
             lines.append(f"failed step {failed.step}:")
             lines += [f"    {line}" for line in failed.error.splitlines()]
         lines += [f"failed check {check.describe()}" for check in self.failed_checks]
+        lines += [f"stale table {table.describe()}" for table in self.stale_tables]
         if self.run_url:
             lines.append(f"open: {self.run_url}")
         return "\n".join(lines)

@@ -12,6 +12,7 @@ from dwh_dagster.config.models.base import (
     environments_field,
 )
 from dwh_dagster.config.models.checks import Check
+from dwh_dagster.config.models.freshness import Freshness, PipelineFreshness, freshness_field
 
 
 class PipelineSourceRef(StrictModel):
@@ -66,7 +67,18 @@ class Pipeline(StrictModel):
         description="Data-quality checks by resource (table) name, each a Dagster asset check run "
         "right after the table loads.",
     )
+    freshness: PipelineFreshness | None = freshness_field(
+        "How old the tables may get (`{warn_after: 2h, fail_after: 6h}`), for all of them, or by "
+        "resource name (`{issues: {fail_after: 6h}}`); Dagster's daemon marks a table past "
+        "`fail_after` stale and its jobs' failure channels get one message per breach."
+    )
     environments: EnvironmentOverlays | None = environments_field()
+
+    def freshness_of(self, resource: str) -> Freshness | None:
+        """The freshness of one table: the pipeline's, or the one given for ``resource``."""
+        if self.freshness is None or isinstance(self.freshness, Freshness):
+            return self.freshness
+        return self.freshness.get(resource)
 
 
 class PipelineFile(StrictModel):

@@ -15,6 +15,7 @@ from dwh_dagster.config.models.base import (
     environments_field,
 )
 from dwh_dagster.config.models.checks import Check
+from dwh_dagster.config.models.freshness import Freshness, freshness_field
 
 Materialization = Literal["table", "view", "incremental"]
 MATERIALIZATIONS: tuple[str, ...] = ("table", "view", "incremental")
@@ -85,6 +86,10 @@ class SqlTransformation(StrictModel):
         default_factory=list,
         description="Data-quality checks of the model's table, each a Dagster asset check run "
         "right after it is built.",
+    )
+    freshness: Freshness | None = freshness_field(
+        "How old the model's table may get (`{warn_after: 2h, fail_after: 6h}`); Dagster's daemon "
+        "marks it stale past `fail_after` and its jobs' failure channels get one message per breach."
     )
     environments: EnvironmentOverlays | None = environments_field()
 

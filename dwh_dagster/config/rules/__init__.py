@@ -13,6 +13,7 @@ from dwh_dagster.config.errors import ConfigError
 from dwh_dagster.config.index import ProjectIndex
 from dwh_dagster.config.rules.checks import check_checks
 from dwh_dagster.config.rules.dbt import check_dbt_transformations
+from dwh_dagster.config.rules.freshness import check_freshness
 from dwh_dagster.config.rules.jobs import check_jobs
 from dwh_dagster.config.rules.pipelines import check_pipelines
 from dwh_dagster.config.rules.rest_api import check_rest_api_parents
@@ -27,6 +28,7 @@ RULES: tuple[Rule, ...] = (
     check_transformations,
     check_dbt_transformations,
     check_checks,
+    check_freshness,
     check_jobs,
     check_triggers,
     check_rest_api_parents,
