@@ -32,8 +32,20 @@ SQL included as markdown). The probe then checks deps, groups, kinds and metadat
 transformation assets too. The JSON goes to ``results/definitions_transformations.json`` unless
 ``--out`` says otherwise, so the pipeline-only figures stay apart.
 
+With ``--checks`` every pipeline file of the project also declares five data-quality checks on
+its table (``checks: {items: [...]}``): ``not_null`` and ``unique`` on ``id``, ``accepted_values``
+of ``id``, ``row_count`` with ``min: 1`` and an ``expression`` (``id >= 0``), all ``severity:
+error``. ``id`` is the one column the generated ``rest_api`` resource declares (its primary key);
+nothing is ever fetched or checked, the checks are only defined. Ours turns each into a blocking
+``AssetCheckSpec`` on the table's asset, in the pipeline's multi-asset; the floor
+(``DWH_BENCH_CHECKS=1``) declares the same five specs by hand, by name, on its multi-assets. The
+probe then also compares the check keys (count and names), which of them are blocking and the
+checks each job runs, and the benchmark stops when they differ or when there are not 5 per
+pipeline. The JSON goes to ``results/definitions_checks.json`` (with ``--transformations`` too:
+``results/definitions_transformations_checks.json``) unless ``--out`` says otherwise.
+
     uv run python benchmarks/definitions.py [--sizes 1,100,1000,2000] [--repeats N] [--smoke]
-        [--transformations] [--out PATH]
+        [--transformations] [--checks] [--out PATH]
 """
 
 from __future__ import annotations
@@ -59,12 +71,14 @@ from machine import machine_info as shared_machine_info
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results" / "definitions.json"
 DEFAULT_OUT_TRANSFORMATIONS = REPO_ROOT / "benchmarks" / "results" / "definitions_transformations.json"
+DEFAULT_OUT_CHECKS = REPO_ROOT / "benchmarks" / "results" / "definitions_checks.json"
 OURS_MODULE = "dwh_dagster.definitions"
 FLOOR_MODULE = "benchmarks.floor_definitions"
 PIPELINES_VAR = "DWH_BENCH_PIPELINES"  # read by the floor module
 BARE_SPECS_VAR = "DWH_BENCH_FLOOR_BARE_SPECS"  # read by the floor module
 NARROW_JOBS_VAR = "DWH_BENCH_FLOOR_NARROW_JOBS"  # read by the floor module
 TRANSFORMATIONS_VAR = "DWH_BENCH_TRANSFORMATIONS"  # read by the floor module
+CHECKS_VAR = "DWH_BENCH_CHECKS"  # read by the floor module
 # reference variants of the floor: name -> (env var the floor module reads, what it is)
 FLOOR_VARIANTS = {
     "bare_specs": (
@@ -80,6 +94,15 @@ DEFS_DIR_VAR = "DWH_DEFS_DIR"
 TIMEZONES = ("UTC", "Europe/Berlin", "America/New_York")  # as in floor_definitions.py
 TRANSFORM_DATASET = "analytics"  # as in floor_definitions.py
 CHAIN_EVERY = 10  # every 10th transformation also reads an earlier one; as in floor_definitions.py
+# the checks of each pipeline's table with --checks (YAML flow mappings, severity error: blocking);
+# floor_definitions.CHECK_NAMES holds the names ours derives from them
+PIPELINE_CHECKS = (
+    "{type: not_null, columns: [id]}",
+    "{type: unique, columns: [id]}",
+    "{type: accepted_values, column: id, values: [1, 2, 3]}",
+    "{type: row_count, min: 1}",
+    '{type: expression, expression: "id >= 0"}',
+)
 
 TIME_RATIO_LIMIT = 1.3
 MEMORY_RATIO_LIMIT = 1.3
@@ -126,9 +149,15 @@ def _transformation_yaml(i: int) -> str:
     )
 
 
-def write_project(defs: Path, count: int, transformations: int = 0) -> Path:
+def _checks_yaml() -> str:
+    """The ``checks:`` block of a pipeline file: the ``PIPELINE_CHECKS`` of its ``items`` table."""
+    return "\n  checks:\n    items:\n" + "".join(f"      - {check}\n" for check in PIPELINE_CHECKS)
+
+
+def write_project(defs: Path, count: int, transformations: int = 0, checks: bool = False) -> Path:
     """Write a YAML project of ``count`` pipelines and ``transformations`` SQL transformations (at
-    most ``count``) under ``defs``, one file per object; return ``defs``."""
+    most ``count``) under ``defs``, one file per object; with ``checks``, each pipeline declares the
+    ``PIPELINE_CHECKS`` on its table. Return ``defs``."""
     _write(
         defs / "secrets_mapping.yaml",
         "secrets:\n"
@@ -190,7 +219,7 @@ def write_project(defs: Path, count: int, transformations: int = 0) -> Path:
             "\n"
             "  retry:\n"
             "    max_attempts: 2\n"
-            "    initial_delay: 10\n",
+            "    initial_delay: 10\n" + (_checks_yaml() if checks else ""),
         )
         _write(
             defs / "jobs" / f"job_{n}.yaml",
@@ -319,8 +348,20 @@ import benchmarks.floor_definitions as floor
 
 KIND = "dagster/kind/"
 
+def check_id(key):
+    return f"{key.asset_key.to_user_string()}:{key.name}"
+
+def job_checks(defs):  # the checks each job runs; resolves every job, so only with --checks
+    found = {}
+    for job in defs.jobs or []:
+        layer = defs.resolve_job_def(job.name).asset_layer
+        keys = set().union(*(data.assets_def.check_keys for data in layer.data))
+        found[job.name] = sorted(check_id(k) for k in keys)
+    return found
+
 def shape(defs):
     graph = defs.resolve_asset_graph()
+    check_keys = sorted(graph.asset_check_keys, key=check_id)
     keys = sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string())
     models = {}
     for key in keys:
@@ -344,6 +385,9 @@ def shape(defs):
             for key in keys
         },
         "transformations": models,
+        "checks": [check_id(k) for k in check_keys],
+        "blocking_checks": [check_id(k) for k in check_keys if graph.get_check_spec(k).blocking],
+        "job_checks": job_checks(defs) if CHECKS else {},
         "jobs": sorted(job.name for job in defs.jobs or []),
         "schedules": sorted(
             (s.name, s.cron_schedule, s.execution_timezone, s.job_name) for s in defs.schedules or []
@@ -357,13 +401,21 @@ print(json.dumps({
     "differences": [part for part in a if a[part] != b[part]],
     "transformations": len(a["transformations"]),
     "transformation_deps": sum(len(a["deps"][k]) for k in a["transformations"]),
+    "checks": len(a["checks"]),
+    "floor_checks": len(b["checks"]),
+    "blocking_checks": len(a["blocking_checks"]),
+    "check_names": sorted({key.rsplit(":", 1)[1] for key in a["checks"]}),
+    "jobs_with_checks": sum(1 for keys in a["job_checks"].values() if keys),
 }))
 """
 
 
-def probe(env: dict[str, str]) -> dict[str, Any]:
-    """In a fresh process: dlt modules imported by our definitions; whether ours and the floor match."""
-    code = f"DATASET = {TRANSFORM_DATASET!r}\n{_PROBE}"
+def probe(env: dict[str, str], checks: bool = False) -> dict[str, Any]:
+    """In a fresh process: dlt modules imported by our definitions; whether ours and the floor match.
+
+    With ``checks`` it also compares the checks each job runs (which resolves every job).
+    """
+    code = f"DATASET = {TRANSFORM_DATASET!r}\nCHECKS = {checks!r}\n{_PROBE}"
     result = subprocess.run(
         [sys.executable, "-c", code], env=env, cwd=REPO_ROOT, capture_output=True, text=True, check=False
     )
@@ -401,18 +453,24 @@ def growth(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return steps
 
 
-def _size_label(size: int, transformations: bool) -> str:
-    return f"{size} pipelines + {size} transformations" if transformations else f"{size} pipelines"
+def _size_label(size: int, transformations: bool, checks: bool = False) -> str:
+    label = f"{size} pipelines"
+    if checks:
+        label += f" with {len(PIPELINE_CHECKS)} checks each"
+    return f"{label} + {size} transformations" if transformations else label
 
 
 def evaluate_targets(
-    results: list[dict[str, Any]], dlt_modules: list[str], transformations: bool = False
+    results: list[dict[str, Any]],
+    dlt_modules: list[str],
+    transformations: bool = False,
+    checks: bool = False,
 ) -> list[dict[str, Any]]:
     """The issue's targets; ``passed`` is None when the sizes needed were not measured."""
     by_size = {r["pipelines"]: r for r in results}
     at = by_size.get(TARGET_SIZE)
     big = by_size.get(SCALING_SIZE)
-    target_size = _size_label(TARGET_SIZE, transformations)
+    target_size = _size_label(TARGET_SIZE, transformations, checks)
     targets = [
         {
             "target": f"time ratio at {target_size} <= {TIME_RATIO_LIMIT}",
@@ -499,6 +557,14 @@ def render(report: dict[str, Any]) -> str:
         ]
     else:
         lines.append(f"ours and floor define the same assets, jobs and schedules: {report['same_shape']}")
+    if report.get("checks"):
+        checked = report["checks_checked"]
+        lines.append(
+            f"each pipeline's table has {len(PIPELINE_CHECKS)} blocking asset checks; ours and floor "
+            f"define the same {checked['checks']} check keys ({', '.join(checked['check_names'])}), "
+            f"{checked['blocking_checks']} blocking, and the same checks in each of the "
+            f"{checked['jobs_with_checks']} jobs, at the first size: {report['same_shape']}"
+        )
     for t in report["targets"]:
         state = {True: "PASS", False: "FAIL", None: "n/a "}[t["passed"]]
         value = "not measured" if t["value"] is None else t["value"]
@@ -519,10 +585,12 @@ def run_benchmark(
     warm_up: bool,
     floor_variants: tuple[str, ...] = (),
     transformations: bool = False,
+    checks: bool = False,
 ) -> dict[str, Any]:
     """Measure every size, and the named ``FLOOR_VARIANTS``; the report as plain data (see ``render``).
 
-    With ``transformations`` each size N has N transformations besides its N pipelines.
+    With ``transformations`` each size N has N transformations besides its N pipelines; with
+    ``checks`` each pipeline's table has the ``PIPELINE_CHECKS``.
     """
     _set_child_subreaper()
     machine = machine_info()  # the load average before this benchmark adds its own
@@ -530,33 +598,53 @@ def run_benchmark(
     dlt_modules: list[str] | None = None
     same_shape: bool | None = None
     checked: dict[str, int] = {}
+    checks_checked: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="dwh-bench-") as tmp:
         home = Path(tmp) / "dagster_home"
         home.mkdir()
-        ours_vars = (DEFS_DIR_VAR, PIPELINES_VAR, TRANSFORMATIONS_VAR)
+        ours_vars = (DEFS_DIR_VAR, PIPELINES_VAR, TRANSFORMATIONS_VAR, CHECKS_VAR)
         base_env = {k: v for k, v in os.environ.items() if k not in ours_vars}
         base_env.update({"DAGSTER_HOME": str(home), "ENVIRONMENT": "dev", "PYTHONUNBUFFERED": "1"})
         for size in sizes:
             models = size if transformations else 0
-            defs = write_project(Path(tmp) / f"project_{size}" / "yaml_defs", size, models)
+            defs = write_project(Path(tmp) / f"project_{size}" / "yaml_defs", size, models, checks)
             counts = {PIPELINES_VAR: str(size), TRANSFORMATIONS_VAR: str(models)}
+            if checks:
+                counts[CHECKS_VAR] = "1"
             ours_env = {**base_env, DEFS_DIR_VAR: str(defs), **counts}
             floor_env = {**base_env, **counts}
             variant_envs = {v: {**floor_env, FLOOR_VARIANTS[v][0]: "1"} for v in floor_variants}
             ours_cmd = _command("-m", "dagster", "definitions", "validate", "-m", OURS_MODULE)
             floor_cmd = _command("-m", "dagster", "definitions", "validate", "-m", FLOOR_MODULE)
             dwh_cmd = _command("-m", "dwh_dagster.cli", "validate", "--no-snippet")
-            print(f"{_size_label(size, transformations)}: project in {defs}", file=sys.stderr)
+            print(f"{_size_label(size, transformations, checks)}: project in {defs}", file=sys.stderr)
             measure(dwh_cmd, ours_env, f"dwh validate ({size} pipelines)")  # the project must be valid
             if dlt_modules is None:
-                found = probe(ours_env)
+                found = probe(ours_env, checks)
                 dlt_modules, same_shape = found["dlt_modules"], found["same_shape"]
                 checked = {k: found[k] for k in ("transformations", "transformation_deps")}
+                check_fields = (
+                    "checks",
+                    "floor_checks",
+                    "blocking_checks",
+                    "check_names",
+                    "jobs_with_checks",
+                )
+                checks_checked = {"pipelines": size, **{k: found[k] for k in check_fields}}
                 if not same_shape:
                     raise BenchmarkError(
-                        "ours and the floor do not define the same assets, jobs, schedules; "
-                        f"they differ in: {', '.join(found['differences'])}"
+                        "ours and the floor do not define the same assets, checks, jobs, schedules; "
+                        f"they differ in: {', '.join(found['differences'])} "
+                        f"(check keys: ours {found['checks']}, floor {found['floor_checks']})"
                     )
+                expected = size * len(PIPELINE_CHECKS) if checks else 0
+                if found["checks"] != expected or found["blocking_checks"] != expected:
+                    raise BenchmarkError(
+                        f"{found['checks']} asset checks ({found['blocking_checks']} blocking) defined, "
+                        f"{expected} expected"
+                    )
+                if checks and found["jobs_with_checks"] != size:
+                    raise BenchmarkError(f"{found['jobs_with_checks']} jobs run checks, {size} expected")
                 if transformations and found["transformations"] != models:
                     raise BenchmarkError(
                         f"{found['transformations']} transformation assets checked, {models} expected"
@@ -575,7 +663,11 @@ def run_benchmark(
                     runs[f"floor_{variant}"].append(measure(floor_cmd, variant_env, label))
                 last = {k: f"{v[-1].seconds:.2f}s/{v[-1].peak_mb:.0f}MB" for k, v in runs.items()}
                 print(f"  run {repeat + 1}/{repeats}: {last}", file=sys.stderr)
-            row: dict[str, Any] = {"pipelines": size, "transformations": models}
+            row: dict[str, Any] = {
+                "pipelines": size,
+                "transformations": models,
+                "checks": size * len(PIPELINE_CHECKS) if checks else 0,
+            }
             row.update({k: _summary(v) for k, v in runs.items()})
             row["time_ratio"] = _ratio(row["ours"]["seconds"], row["floor"]["seconds"])
             row["cpu_ratio"] = _ratio(row["ours"]["cpu_seconds"], row["floor"]["cpu_seconds"])
@@ -593,13 +685,25 @@ def run_benchmark(
         "sizes": sizes,
         "transformations": transformations,
         "transformations_checked": checked,
+        "checks": checks,
+        "checks_per_pipeline": len(PIPELINE_CHECKS) if checks else 0,
+        "checks_checked": checks_checked,
         "results": results,
         "dlt_imported": bool(dlt_modules),
         "dlt_modules": dlt_modules,
         "same_shape": same_shape,
         "growth": growth(results),
-        "targets": evaluate_targets(results, dlt_modules, transformations),
+        "targets": evaluate_targets(results, dlt_modules, transformations, checks),
     }
+
+
+def default_out(transformations: bool, checks: bool) -> Path:
+    """``results/definitions[_transformations][_checks].json``."""
+    if transformations and checks:
+        return DEFAULT_OUT.with_name("definitions_transformations_checks.json")
+    if checks:
+        return DEFAULT_OUT_CHECKS
+    return DEFAULT_OUT_TRANSFORMATIONS if transformations else DEFAULT_OUT
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -618,9 +722,17 @@ def main(argv: list[str] | None = None) -> int:
         help="size N also has N SQL transformations (one multi-asset); see the module docstring",
     )
     parser.add_argument(
+        "--checks",
+        action="store_true",
+        help=f"each pipeline's table has {len(PIPELINE_CHECKS)} data-quality checks "
+        "(see the module docstring)",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
-        help=f"JSON output (default: {DEFAULT_OUT}, {DEFAULT_OUT_TRANSFORMATIONS} with --transformations)",
+        help=f"JSON output (default: {DEFAULT_OUT}; {DEFAULT_OUT_TRANSFORMATIONS.name} with "
+        f"--transformations, {DEFAULT_OUT_CHECKS.name} with --checks, "
+        "definitions_transformations_checks.json with both)",
     )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a measured target is missed")
     for variant, (_, what) in FLOOR_VARIANTS.items():  # --bare-specs-floor, --narrow-jobs-floor
@@ -633,9 +745,10 @@ def main(argv: list[str] | None = None) -> int:
     smoke_size = CHAIN_EVERY if args.transformations else 1
     sizes = [smoke_size] if args.smoke else [int(s) for s in args.sizes.split(",") if s.strip()]
     repeats = 1 if args.smoke else args.repeats
-    out: Path = args.out or (DEFAULT_OUT_TRANSFORMATIONS if args.transformations else DEFAULT_OUT)
+    out: Path = args.out or default_out(args.transformations, args.checks)
     if args.write_project:
-        print(write_project(args.write_project, sizes[0], sizes[0] if args.transformations else 0))
+        models = sizes[0] if args.transformations else 0
+        print(write_project(args.write_project, sizes[0], models, args.checks))
         return 0
     try:
         variants = tuple(v for v in FLOOR_VARIANTS if getattr(args, f"{v}_floor"))
@@ -645,6 +758,7 @@ def main(argv: list[str] | None = None) -> int:
             warm_up=not args.smoke,
             floor_variants=variants,
             transformations=args.transformations,
+            checks=args.checks,
         )
     except BenchmarkError as exc:
         print(f"benchmark aborted: {exc}", file=sys.stderr)

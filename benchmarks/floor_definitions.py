@@ -25,10 +25,17 @@ for the destination (``transform_warehouse``), holding one ``AssetSpec`` per mod
 the SQL), group ``transformations``, kinds ``sql`` and ``duckdb``, and the same metadata as ours:
 the SQL as a markdown snippet, where it is written and what it writes.
 
-Names, crons, timezones and SQL follow ``write_project`` and ``transformation_sql`` in
+With ``DWH_BENCH_CHECKS=1`` (the benchmark's ``--checks``) each pipeline's multi-asset also
+carries the five data-quality checks of its table as a Dagster user would declare them:
+``check_specs=[dg.AssetCheckSpec(name, asset=<table key>, blocking=True), ...]`` with the names
+ours derives (``not_null_id``, ``unique_id``, ``accepted_values_id``, ``row_count``,
+``expression``), all blocking (``severity: error``, the default). No description or metadata:
+those are ours' additions (``dwh/check_type``, ``dwh/severity``) and not part of the comparison.
+
+Names, crons, timezones, SQL and check names follow ``write_project`` and ``transformation_sql`` in
 ``benchmarks/definitions.py`` (kept in step by hand; the benchmark checks that both define the same
 asset keys, deps, jobs and schedules, and the same op, groups, kinds, metadata keys and SQL for the
-transformations).
+transformations, and the same asset checks: keys, blocking flags and the checks of each job).
 """
 
 from __future__ import annotations
@@ -43,27 +50,53 @@ PIPELINES_VAR = "DWH_BENCH_PIPELINES"
 BARE_SPECS_VAR = "DWH_BENCH_FLOOR_BARE_SPECS"
 NARROW_JOBS_VAR = "DWH_BENCH_FLOOR_NARROW_JOBS"
 TRANSFORMATIONS_VAR = "DWH_BENCH_TRANSFORMATIONS"
+CHECKS_VAR = "DWH_BENCH_CHECKS"
 TIMEZONES = ("UTC", "Europe/Berlin", "America/New_York")
 TRANSFORM_DATASET = "analytics"
 CHAIN_EVERY = 10
 DESTINATION = "warehouse"
+# the checks of every table with --checks, as ours names them (all severity error: blocking)
+CHECK_NAMES = ("not_null_id", "unique_id", "accepted_values_id", "row_count", "expression")
 
 
-def _pipeline_defs(i: int) -> tuple[dg.AssetSpec, dg.AssetsDefinition, UnresolvedAssetJobDefinition]:
-    source_key = dg.AssetKey(["sources", f"api_{i:05d}"])
-    table_key = dg.AssetKey([f"raw_{i:05d}", "items"])
-    source = dg.AssetSpec(key=source_key, group_name="sources")
-
+def _table(i: int, table_key: dg.AssetKey, source_key: dg.AssetKey) -> dg.AssetsDefinition:
     @dg.multi_asset(name=f"load_p_{i:05d}", specs=[dg.AssetSpec(key=table_key, deps=[source_key])])
     def _load() -> None:
         """The load would run here."""
 
+    return _load
+
+
+def _checked_table(i: int, table_key: dg.AssetKey, source_key: dg.AssetKey) -> dg.AssetsDefinition:
+    """The table's multi-asset with its five blocking checks (``--checks``)."""
+
+    @dg.multi_asset(
+        name=f"load_p_{i:05d}",
+        specs=[dg.AssetSpec(key=table_key, deps=[source_key])],
+        check_specs=[dg.AssetCheckSpec(name, asset=table_key, blocking=True) for name in CHECK_NAMES],
+    )
+    def _load():  # type: ignore[no-untyped-def]
+        # (no annotation: under ``from __future__ import annotations`` Dagster sees a string)
+        yield dg.MaterializeResult(asset_key=table_key)  # the load would run here, then the checks
+        for name in CHECK_NAMES:
+            yield dg.AssetCheckResult(asset_key=table_key, check_name=name, passed=True)
+
+    return _load
+
+
+def _pipeline_defs(
+    i: int, checks: bool = False
+) -> tuple[dg.AssetSpec, dg.AssetsDefinition, UnresolvedAssetJobDefinition]:
+    source_key = dg.AssetKey(["sources", f"api_{i:05d}"])
+    table_key = dg.AssetKey([f"raw_{i:05d}", "items"])
+    source = dg.AssetSpec(key=source_key, group_name="sources")
+    table = _checked_table(i, table_key, source_key) if checks else _table(i, table_key, source_key)
     job = dg.define_asset_job(
         name=f"job_{i:05d}",
         selection=dg.AssetSelection.assets(table_key),
         executor_def=dg.in_process_executor,
     )
-    return source, _load, job
+    return source, table, job
 
 
 def _transformation_spec(i: int) -> dg.AssetSpec:
@@ -116,10 +149,15 @@ def _transformations_defs(count: int) -> dg.AssetsDefinition:
 
 
 def build_floor_definitions(
-    count: int, bare_specs: bool = False, narrow_jobs: bool = False, transformations: int = 0
+    count: int,
+    bare_specs: bool = False,
+    narrow_jobs: bool = False,
+    transformations: int = 0,
+    checks: bool = False,
 ) -> dg.Definitions:
     """The hand-written equivalent of a generated project of ``count`` pipelines and
-    ``transformations`` transformations (at most ``count``)."""
+    ``transformations`` transformations (at most ``count``); with ``checks``, five blocking asset
+    checks on each pipeline's table."""
     if narrow_jobs:
         from dwh_dagster.narrow_jobs import narrow
 
@@ -127,7 +165,7 @@ def build_floor_definitions(
     jobs = []
     schedules = []
     for i in range(1, count + 1):
-        source, table, job = _pipeline_defs(i)
+        source, table, job = _pipeline_defs(i, checks)
         if narrow_jobs:
             job = narrow(job)
         assets += [source if bare_specs else dg.AssetsDefinition(specs=[source]), table]
@@ -150,4 +188,5 @@ defs = build_floor_definitions(
     bare_specs=os.environ.get(BARE_SPECS_VAR) == "1",
     narrow_jobs=os.environ.get(NARROW_JOBS_VAR) == "1",
     transformations=int(os.environ.get(TRANSFORMATIONS_VAR, "0")),
+    checks=os.environ.get(CHECKS_VAR) == "1",
 )

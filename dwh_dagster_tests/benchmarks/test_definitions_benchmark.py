@@ -52,3 +52,35 @@ def test_definitions_smoke_run_writes_the_figures(tmp_path: Path) -> None:
     assert machine["cpu_count"] and machine["python"] and machine["dagster"] and machine["dlt"]
     assert "dlt not imported while definitions load" in stdout
     assert "reference: the floor with its asset jobs resolved as ours are" in stdout
+
+
+CHECK_NAMES = ["accepted_values_id", "expression", "not_null_id", "row_count", "unique_id"]
+
+
+def test_definitions_smoke_run_with_checks_compares_the_check_keys(tmp_path: Path) -> None:
+    """``--checks``: five blocking checks on the one pipeline's table, the same keys in ours and
+    the floor (the benchmark stops otherwise), and the figures in the JSON."""
+    result, stdout = run_smoke("definitions.py", tmp_path / "checks.json", TIMEOUT, "--checks")
+    assert result["checks"] is True
+    assert result["checks_per_pipeline"] == 5
+    assert result["sizes"] == [1]
+    (row,) = result["results"]
+    assert (row["pipelines"], row["checks"], row["transformations"]) == (1, 5, 0)
+    for key in ("ours", "floor", "dwh_validate"):
+        assert row[key]["seconds"] > 0, (key, row[key])
+        assert row[key]["peak_mb"] > 0, (key, row[key])
+    assert row["time_ratio"] > 0 and row["memory_ratio"] > 0
+    assert result["same_shape"] is True
+    assert result["checks_checked"] == {
+        "pipelines": 1,
+        "checks": 5,
+        "floor_checks": 5,
+        "blocking_checks": 5,
+        "check_names": CHECK_NAMES,
+        "jobs_with_checks": 1,
+    }
+    assert result["dlt_modules"] == []
+    targets = {t["target"]: t for t in result["targets"]}
+    assert targets["time ratio at 1000 pipelines with 5 checks each <= 1.3"]["passed"] is None
+    assert targets["memory ratio at 1000 pipelines with 5 checks each <= 1.3"]["passed"] is None
+    assert "ours and floor define the same 5 check keys" in stdout
