@@ -70,8 +70,9 @@ RunJob = Callable[..., "dg.ExecuteInProcessResult"]
 def run_job(dagster_home: Path) -> RunJob:
     """Run a job of a defs directory in-process on the instance in ``dagster_home``.
 
-    ``run_job(defs_dir, "job_name", environment="dev", asset_selection=None)`` returns the result
-    (failures do not raise; check ``result.success``).
+    ``run_job(defs_dir, "job_name", environment="dev", asset_selection=None, partition_key=None,
+    partition_range=None)`` returns the result (failures do not raise; check ``result.success``);
+    ``partition_range=(first, last)`` runs a range in one run, as a single-run backfill does.
     """
 
     def run(
@@ -79,6 +80,8 @@ def run_job(dagster_home: Path) -> RunJob:
         job_name: str,
         environment: str = "dev",
         asset_selection: list[list[str]] | None = None,
+        partition_key: str | None = None,
+        partition_range: tuple[str, str] | None = None,
     ) -> dg.ExecuteInProcessResult:
         from dwh_dagster.config.loader import load_project
         from dwh_dagster.definitions import build_definitions
@@ -87,7 +90,21 @@ def run_job(dagster_home: Path) -> RunJob:
         job = defs.resolve_job_def(job_name)
         selection = [dg.AssetKey(k) for k in asset_selection] if asset_selection else None
         with dg.DagsterInstance.get() as instance:
-            return job.execute_in_process(instance=instance, raise_on_error=False, asset_selection=selection)
+            tags = (
+                {
+                    "dagster/asset_partition_range_start": partition_range[0],
+                    "dagster/asset_partition_range_end": partition_range[1],
+                }
+                if partition_range
+                else None
+            )
+            return job.execute_in_process(
+                instance=instance,
+                raise_on_error=False,
+                asset_selection=selection,
+                partition_key=partition_key,
+                tags=tags,
+            )
 
     return run
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from dwh_dagster.assets.partitions import build_backfill_policy, build_partitions_def
 from dwh_dagster.assets.specs import build_pipeline_asset_specs
 from dwh_dagster.checks.evaluate import TableChecks, check_plans, check_specs
 from dwh_dagster.config.models.destinations import DestinationModel, DuckDbDestination
@@ -216,6 +217,7 @@ def build_pipeline_assets(
     description = pipeline.model.description
     default = StepPolicy(retry=retry_settings(pipeline, None))
     table_checks = pipeline_table_checks(pipeline)
+    partitions = pipeline.partitions
 
     @dg.multi_asset(
         name=pipeline_op_name(pipeline.name),
@@ -225,6 +227,8 @@ def build_pipeline_assets(
         description=description,
         op_tags={"dagster/priority": str(priority)},
         pool=writer_pool(load.plan.destination, load.plan.local_path),
+        partitions_def=build_partitions_def(partitions) if partitions is not None else None,
+        backfill_policy=build_backfill_policy(pipeline.model.backfill) if partitions is not None else None,
     )
     def _load(context: AssetExecutionContext) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         policy = policies.get(context.job_name, default)

@@ -14,6 +14,7 @@ from pathlib import Path
 from dwh_dagster.config.models.channels import ChannelModel
 from dwh_dagster.config.models.destinations import DestinationModel
 from dwh_dagster.config.models.jobs import Job, JobPipeline, JobTransformation
+from dwh_dagster.config.models.partitions import Partitions
 from dwh_dagster.config.models.pipelines import Pipeline
 from dwh_dagster.config.models.secrets import SecretEntry
 from dwh_dagster.config.models.sources import ResourceModel, SourceModel, find_resource
@@ -56,6 +57,27 @@ class ResolvedPipeline:
     def resource(self, name: str) -> ResourceModel:
         """The source's model of one resource (or table)."""
         return find_resource(self.source, name)
+
+    @property
+    def partitions(self) -> Partitions | None:
+        """The pipeline's ``partitions:``, else the one its resources share (validation makes sure
+        that they do), else None."""
+        if self.model.partitions is not None:
+            return self.model.partitions
+        return next((p for r in self.resources if (p := self.resource(r).partitions) is not None), None)
+
+    def partition_cursor(self, resource: str) -> str | None:
+        """The field whose value places a record of ``resource`` in a partition."""
+        partitions = self.partitions
+        if partitions is None:
+            return None
+        if partitions.cursor_field:
+            return partitions.cursor_field
+        own = self.resource(resource).partitions
+        if own is not None and own.cursor_field:
+            return own.cursor_field
+        incremental = self.resource(resource).incremental
+        return getattr(incremental, "cursor_field", None)
 
 
 @dataclass(frozen=True)

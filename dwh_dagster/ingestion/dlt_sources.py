@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dwh_dagster.config.models.sources import (
@@ -21,6 +21,12 @@ from dwh_dagster.config.models.sources import (
 )
 from dwh_dagster.config.rest_api import parent_resource
 from dwh_dagster.ingestion.arrow_pages import add_arrow_pages_step, parse_json_once
+from dwh_dagster.ingestion.partitioning import (
+    PartitionKeyStep,
+    PartitionWindow,
+    partition_hints,
+    partition_incremental,
+)
 
 if TYPE_CHECKING:
     from dlt.extract.source import DltSource
@@ -39,6 +45,14 @@ class BuildContext:
     """The destination takes parquet files: ``rest_api`` pages may reach dlt as Arrow tables."""
     stored_types: Callable[[str, str], Mapping[str, str]] | None = None
     """dlt column types of a table (schema name, table name) from earlier runs, read when needed."""
+    window: PartitionWindow | None = None
+    """The partition (or range) a partitioned pipeline's run loads; None when not partitioned."""
+    partition_cursors: Mapping[str, str] = field(default_factory=dict)
+    """Per partitioned resource, the field that places a record in a window."""
+
+    def partition_cursor(self, resource: str) -> str | None:
+        """The partition cursor of ``resource`` when this run loads a window, else None."""
+        return self.partition_cursors.get(resource) if self.window is not None else None
 
 
 def _paginator_config(paginator: Any) -> dict[str, Any] | None:
@@ -89,12 +103,26 @@ def _auth_config(auth: RestApiAuth | None, resolve: Resolve, session: Any = None
     )
 
 
-def _rest_resource_config(resource: RestApiResource) -> dict[str, Any]:
+def _window_params(resource: RestApiResource, window: PartitionWindow) -> dict[str, str]:
+    """The incremental's query parameters, set to the window's start and end (ISO 8601)."""
+    incremental = resource.incremental
+    params: dict[str, str] = {}
+    if incremental is not None and incremental.param:
+        params[incremental.param] = window.start.isoformat()
+    if incremental is not None and incremental.end_param:
+        params[incremental.end_param] = window.end.isoformat()
+    return params
+
+
+def _rest_resource_config(resource: RestApiResource, window: PartitionWindow | None = None) -> dict[str, Any]:
+    """One resource of dlt's ``RESTAPIConfig``; with a ``window``, its cursor parameters ask for
+    that window and the moving incremental is left out (the window is a bounded one, added later)."""
     from dlt.common.jsonpath import compile_path
 
     endpoint: dict[str, Any] = {"path": resource.endpoint.path, "method": resource.endpoint.method}
-    if resource.endpoint.params:
-        endpoint["params"] = dict(resource.endpoint.params)
+    params = {**resource.endpoint.params, **(_window_params(resource, window) if window else {})}
+    if params:
+        endpoint["params"] = params
     if resource.endpoint.json_body is not None:
         endpoint["json"] = dict(resource.endpoint.json_body)
     if resource.endpoint.data_selector:
@@ -104,7 +132,7 @@ def _rest_resource_config(resource: RestApiResource) -> dict[str, Any]:
     if paginator is not None:
         endpoint["paginator"] = paginator
     incremental = resource.incremental
-    if incremental is not None and incremental.enabled:
+    if incremental is not None and incremental.enabled and window is None:
         inc: dict[str, Any] = {
             "cursor_path": incremental.cursor_field,
             "initial_value": incremental.initial_value,
@@ -113,6 +141,8 @@ def _rest_resource_config(resource: RestApiResource) -> dict[str, Any]:
             inc["end_value"] = incremental.end_value
         if incremental.param:
             inc["start_param"] = incremental.param
+        if incremental.end_param:
+            inc["end_param"] = incremental.end_param
         endpoint["incremental"] = inc
     config: dict[str, Any] = {
         "name": resource.name,
@@ -126,8 +156,14 @@ def _rest_resource_config(resource: RestApiResource) -> dict[str, Any]:
     return config
 
 
-def rest_api_config(source: RestApiSource, resolve: Resolve, session: Any = None) -> dict[str, Any]:
-    """dlt's ``RESTAPIConfig`` for a source (secrets resolved through ``resolve``)."""
+def rest_api_config(
+    source: RestApiSource,
+    resolve: Resolve,
+    session: Any = None,
+    windows: Mapping[str, PartitionWindow] | None = None,
+) -> dict[str, Any]:
+    """dlt's ``RESTAPIConfig`` for a source (secrets resolved through ``resolve``); ``windows``: the
+    partition window of each partitioned resource."""
     client: dict[str, Any] = {"base_url": source.connection.base_url}
     if source.connection.headers:
         client["headers"] = dict(source.connection.headers)
@@ -139,7 +175,11 @@ def rest_api_config(source: RestApiSource, resolve: Resolve, session: Any = None
         client["paginator"] = paginator
     if session is not None:
         client["session"] = session
-    return {"client": client, "resources": [_rest_resource_config(r) for r in source.resources]}
+    windows = windows or {}
+    return {
+        "client": client,
+        "resources": [_rest_resource_config(r, windows.get(r.name)) for r in source.resources],
+    }
 
 
 def http_session(source: RestApiSource) -> Any:
@@ -161,7 +201,12 @@ def build_rest_api_source(source: SourceModel, selected: Sequence[str], ctx: Bui
 
     assert isinstance(source, RestApiSource)
     session = parse_json_once(http_session(source))
-    config = rest_api_config(source, ctx.resolve, session=session)
+    windows = {
+        r.name: ctx.window
+        for r in source.resources
+        if ctx.window is not None and ctx.partition_cursor(r.name) is not None
+    }
+    config = rest_api_config(source, ctx.resolve, session=session, windows=windows)
     dlt_source = rest_api_source(config, name=source.name)  # type: ignore[arg-type]
     if ctx.arrow_pages and source.page_format == "arrow":
         parents = {parent_resource(resource) for resource in source.resources} - {None}
@@ -204,6 +249,26 @@ def _cursor_value(value: Any, data_type: str | None) -> Any:
     return value
 
 
+def _window_incremental(resource: Any, cursor: str, window: PartitionWindow) -> Any:
+    """dlt's incremental bounded by the window, typed like the cursor column (date, naive or aware
+    timestamp): no state is kept for it, so the table's moving cursor stays as it is."""
+    import dlt
+
+    from dwh_dagster.ingestion.partitioning import zone
+
+    column = resource.columns.get(cursor, {}) if isinstance(resource.columns, dict) else {}
+    start = window.start.astimezone(zone(window.partitions.timezone))
+    end = window.end.astimezone(zone(window.partitions.timezone))
+    bounds: tuple[Any, Any] = (start, end)
+    if column.get("data_type") == "date":
+        bounds = (start.date(), end.date())
+    elif column.get("timezone") is False:
+        bounds = (start.replace(tzinfo=None), end.replace(tzinfo=None))  # wall-clock times
+    return dlt.sources.incremental(
+        cursor, initial_value=bounds[0], end_value=bounds[1], range_start="closed", range_end="open"
+    )
+
+
 def build_sql_database_source(source: SourceModel, selected: Sequence[str], ctx: BuildContext) -> DltSource:
     """dlt's sql_database source reflecting only the selected tables."""
     import dlt
@@ -224,7 +289,11 @@ def build_sql_database_source(source: SourceModel, selected: Sequence[str], ctx:
         hints: dict[str, Any] = {"write_disposition": table.write_disposition}
         if table.primary_key is not None:
             hints["primary_key"] = table.primary_key
-        if table.incremental is not None and table.incremental.enabled:
+        partition_cursor = ctx.partition_cursor(table.name)
+        if partition_cursor is not None and ctx.window is not None:
+            # the window as a bounded incremental on the cursor column: the database filters it
+            hints["incremental"] = _window_incremental(resource, partition_cursor, ctx.window)
+        elif table.incremental is not None and table.incremental.enabled:
             cursor = table.incremental.cursor_field
             data_type = resource.columns.get(cursor, {}).get("data_type")  # type: ignore[union-attr]
             hints["incremental"] = dlt.sources.incremental(
@@ -257,7 +326,11 @@ def build_filesystem_source(source: SourceModel, selected: Sequence[str], ctx: B
         for resource in source.resources:
             files = filesystem(file_glob=resource.file_glob, **location)
             files = files.with_name(f"{resource.name}__files")
-            if resource.incremental is not None and resource.incremental.enabled:
+            if (
+                resource.incremental is not None
+                and resource.incremental.enabled
+                and ctx.partition_cursor(resource.name) is None
+            ):
                 files.apply_hints(
                     incremental=dlt.sources.incremental(
                         "modification_date",
@@ -286,6 +359,27 @@ SOURCE_BUILDERS: dict[str, SourceBuilder] = {
 }
 
 
+def _partition_resource(dlt_source: DltSource, source: SourceModel, name: str, ctx: BuildContext) -> None:
+    """Make one resource load the run's window: a partition key on each record, only the window's
+    records (dlt's bounded incremental; sql_database bounds its cursor column instead), and
+    delete-insert on the partition column."""
+    from dwh_dagster.config.models.sources import find_resource
+
+    cursor = ctx.partition_cursor(name)
+    if cursor is None or ctx.window is None:
+        return
+    resource = dlt_source.resources[name]
+    resource.add_map(PartitionKeyStep(ctx.window.partitions, cursor, name))
+    if not isinstance(source, SqlDatabaseSource):
+        # a step of its own after the key: set as a hint, rest_api would bind it to its cursor params
+        resource.add_step(partition_incremental(ctx.window))
+    resource.apply_hints(**partition_hints(find_resource(source, name).primary_key))
+
+
 def build_dlt_source(source: SourceModel, resources: Sequence[str], ctx: BuildContext) -> DltSource:
-    """A fresh dlt source for ``source`` with only ``resources`` selected."""
-    return SOURCE_BUILDERS[source.type](source, resources, ctx).with_resources(*resources)
+    """A fresh dlt source for ``source`` with only ``resources`` selected (each loading the run's
+    partition window, when the pipeline is partitioned)."""
+    dlt_source = SOURCE_BUILDERS[source.type](source, resources, ctx)
+    for name in resources:
+        _partition_resource(dlt_source, source, name, ctx)
+    return dlt_source.with_resources(*resources)

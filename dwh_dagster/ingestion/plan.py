@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dwh_dagster.config.models.destinations import DestinationModel
+from dwh_dagster.config.models.partitions import Partitions
 from dwh_dagster.config.models.pipelines import Pipeline
 from dwh_dagster.config.models.secrets import SecretEntry
 from dwh_dagster.config.models.sources import SourceModel
@@ -26,6 +27,10 @@ class LoadPlan:
     project_root: Path
     environment: str
     secrets: Mapping[str, SecretEntry]
+    partitions: Partitions | None = None
+    """How the tables are partitioned (None: not partitioned)."""
+    partition_cursors: Mapping[str, str] = field(default_factory=dict)
+    """Per resource, the field that places a record in a partition."""
 
     def asset_key(self, resource: str) -> list[str]:
         """Asset key of one resource's table."""
@@ -47,4 +52,8 @@ def build_load_plan(project: ResolvedProject, pipeline: ResolvedPipeline) -> Loa
         project_root=project.root_dir,
         environment=project.environment,
         secrets=project.secrets,
+        partitions=pipeline.partitions,
+        partition_cursors={
+            r: cursor for r in pipeline.resources if (cursor := pipeline.partition_cursor(r)) is not None
+        },
     )

@@ -18,6 +18,7 @@ from dwh_dagster.config.secrets import SecretResolver
 from dwh_dagster.ingestion.dlt_destinations import build_dlt_destination, loader_file_format
 from dwh_dagster.ingestion.dlt_sources import BuildContext, build_dlt_source
 from dwh_dagster.ingestion.locks import destination_write_lock
+from dwh_dagster.ingestion.partitioning import delete_stale_rows, window_of
 from dwh_dagster.ingestion.plan import LoadPlan
 from dwh_dagster.ingestion.redaction import SecretRedactor
 
@@ -107,9 +108,16 @@ def _load(
     )
     # pages as Arrow tables only where dlt writes them as they are (parquet), typed like the
     # tables' columns of earlier runs (restored from the destination before extraction starts)
+    window = window_of(context, plan.partitions) if plan.partitions is not None else None
     ctx = dataclasses.replace(
-        ctx, arrow_pages=file_format == "parquet", stored_types=functools.partial(_stored_types, pipeline)
+        ctx,
+        arrow_pages=file_format == "parquet",
+        stored_types=functools.partial(_stored_types, pipeline),
+        window=window,
+        partition_cursors=plan.partition_cursors,
     )
+    if window is not None:
+        context.log.info(f"partition window {window.describe()}: {window.start} to {window.end}")
     source = build_dlt_source(plan.source, selected, ctx)
     run_kwargs: dict[str, Any] = {}
     if file_format:
@@ -122,6 +130,10 @@ def _load(
     )
     load_info = pipeline.last_trace.last_load_info if pipeline.last_trace else None
     load_ids = list(load_info.loads_ids) if load_info else []
+    if window is not None:
+        emptied = delete_stale_rows(pipeline, selected, window, load_ids)
+        if emptied:
+            context.log.info(f"{emptied} rows of windows that have no record any more deleted")
     results: list[dg.MaterializeResult] = []
     for event in events:
         table = event.asset_key.path[-1] if event.asset_key else ""
@@ -130,6 +142,8 @@ def _load(
         metadata["rows_loaded"] = int(getattr(rows_loaded, "value", rows_loaded) or 0)
         metadata["dwh/load_id"] = ", ".join(load_ids) or "-"
         metadata["dwh/pipeline"] = plan.pipeline.name
+        if window is not None:
+            metadata["dwh/partition_window"] = f"{window.describe()}: {window.start} to {window.end}"
         count = _row_count(pipeline, table)
         if count is not None:
             metadata["dagster/row_count"] = count

@@ -13,6 +13,12 @@ from dwh_dagster.config.models.base import (
 )
 from dwh_dagster.config.models.checks import Check
 from dwh_dagster.config.models.freshness import Freshness, PipelineFreshness, freshness_field
+from dwh_dagster.config.models.partitions import (
+    BackfillPolicyName,
+    Partitions,
+    backfill_field,
+    partitions_field,
+)
 
 
 class PipelineSourceRef(StrictModel):
@@ -67,6 +73,11 @@ class Pipeline(StrictModel):
         description="Data-quality checks by resource (table) name, each a Dagster asset check run "
         "right after the table loads.",
     )
+    partitions: Partitions | None = partitions_field(
+        "Load the tables in time windows (`{type: daily, start: '2024-01-01'}`): each window is a "
+        "Dagster partition that loads only its records and replaces them in the table."
+    )
+    backfill: BackfillPolicyName = backfill_field()
     freshness: PipelineFreshness | None = freshness_field(
         "How old the tables may get (`{warn_after: 2h, fail_after: 6h}`), for all of them, or by "
         "resource name (`{issues: {fail_after: 6h}}`); Dagster's daemon marks a table past "

@@ -20,6 +20,7 @@ from dwh_dagster.config.models.base import (
     secret_field,
     tag_values,
 )
+from dwh_dagster.config.models.partitions import Partitions, partitions_field
 
 # --------------------------------------------------------------------------- rest_api: auth
 
@@ -277,6 +278,11 @@ class RestApiIncremental(StrictModel):
         description="Query parameter that sends the last cursor value to the API; "
         "without it records are filtered after download.",
     )
+    end_param: str | None = Field(
+        default=None,
+        description="Query parameter that sends the end of the range (`end_value`, or a partition's "
+        "window end) to the API; without it records past the end are filtered after download.",
+    )
 
 
 class RestApiResource(StrictModel):
@@ -290,6 +296,10 @@ class RestApiResource(StrictModel):
     primary_key: PrimaryKey | None = Field(default=None, description="Column or columns identifying a row.")
     write_disposition: WriteDisposition = Field(
         default="append", description="`append`, `replace` or `merge` (merge needs a primary_key)."
+    )
+    partitions: Partitions | None = partitions_field(
+        "Load this table in time windows that can each be reloaded (see the pipeline's "
+        "`partitions:`, which wins when both are given)."
     )
     include_from_parent: list[str] = Field(
         default_factory=list,
@@ -356,6 +366,10 @@ class SqlTable(StrictModel):
     write_disposition: WriteDisposition = Field(
         default="append", description="`append`, `replace` or `merge` (merge needs a primary_key)."
     )
+    partitions: Partitions | None = partitions_field(
+        "Load this table in time windows that can each be reloaded (see the pipeline's "
+        "`partitions:`, which wins when both are given)."
+    )
 
     @model_validator(mode="after")
     def _merge_needs_key(self) -> SqlTable:
@@ -420,6 +434,10 @@ class FilesystemResource(StrictModel):
     primary_key: PrimaryKey | None = Field(default=None, description="Column or columns identifying a row.")
     write_disposition: WriteDisposition = Field(
         default="append", description="`append`, `replace` or `merge` (merge needs a primary_key)."
+    )
+    partitions: Partitions | None = partitions_field(
+        "Load this table in time windows that can each be reloaded (see the pipeline's "
+        "`partitions:`, which wins when both are given)."
     )
 
     @model_validator(mode="after")

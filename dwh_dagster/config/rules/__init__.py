@@ -15,6 +15,7 @@ from dwh_dagster.config.rules.checks import check_checks
 from dwh_dagster.config.rules.dbt import check_dbt_transformations
 from dwh_dagster.config.rules.freshness import check_freshness
 from dwh_dagster.config.rules.jobs import check_jobs
+from dwh_dagster.config.rules.partitions import check_partitions
 from dwh_dagster.config.rules.pipelines import check_pipelines
 from dwh_dagster.config.rules.rest_api import check_rest_api_parents
 from dwh_dagster.config.rules.secrets import check_secrets
@@ -29,6 +30,7 @@ RULES: tuple[Rule, ...] = (
     check_dbt_transformations,
     check_checks,
     check_freshness,
+    check_partitions,
     check_jobs,
     check_triggers,
     check_rest_api_parents,
