@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from dwh_dagster.automation.common import JobTarget
+from dwh_dagster.assets.partitions import build_partitions_def
+from dwh_dagster.automation.common import JobTarget, Partitioning
 from dwh_dagster.automation.schedules import build_cron_schedule, build_interval_schedule, interval_as_cron
 from dwh_dagster.automation.sensors import (
     build_asset_materialized_sensor,
@@ -28,7 +29,7 @@ from dwh_dagster.config.models.triggers import (
     JobFinishedEvent,
     WebhookTrigger,
 )
-from dwh_dagster.config.resolved import ResolvedProject, ResolvedTrigger
+from dwh_dagster.config.resolved import ResolvedJob, ResolvedProject, ResolvedTrigger
 from dwh_dagster.jobs import pipeline_asset_keys
 
 
@@ -40,6 +41,15 @@ class Automation:
     sensors: list[dg.SensorDefinition] = field(default_factory=list)
 
 
+def partitioning_of(job: ResolvedJob) -> Partitioning | None:
+    """The partitions of a job whose pipelines are partitioned (each run loads one partition)."""
+    pipeline = job.partitioned_pipeline
+    if pipeline is None or pipeline.partitions is None:
+        return None
+    keys = tuple(key for p in job.pipelines if p.partitions is not None for key in pipeline_asset_keys(p))
+    return Partitioning(build_partitions_def(pipeline.partitions), pipeline.model.backfill, keys)
+
+
 Builder = Callable[[ResolvedProject, ResolvedTrigger, Mapping[str, JobTarget], Automation], None]
 
 
@@ -48,7 +58,7 @@ def _cron(
 ) -> None:
     trigger = resolved.model
     assert isinstance(trigger, CronTrigger)
-    out.schedules.append(build_cron_schedule(trigger, jobs[resolved.job.name]))
+    out.schedules.append(build_cron_schedule(trigger, jobs[resolved.job.name], partitioning_of(resolved.job)))
 
 
 def _interval(
@@ -58,10 +68,11 @@ def _interval(
     assert isinstance(trigger, IntervalTrigger)
     target = jobs[resolved.job.name]
     cron = interval_as_cron(trigger.interval.total_seconds())
+    partitioning = partitioning_of(resolved.job)
     if cron is not None:
-        out.schedules.append(build_interval_schedule(trigger, target, cron))
+        out.schedules.append(build_interval_schedule(trigger, target, cron, partitioning))
     else:
-        out.sensors.append(build_interval_sensor(trigger, target))
+        out.sensors.append(build_interval_sensor(trigger, target, partitioning))
 
 
 def _manual(
@@ -77,18 +88,19 @@ def _event(
     assert isinstance(trigger, EventTrigger)
     target = jobs[resolved.job.name]
     event = trigger.event
+    partitioning = partitioning_of(resolved.job)
     if isinstance(event, JobFinishedEvent):
         assert resolved.watched_job is not None
         watched = jobs[resolved.watched_job.name]
-        out.sensors.append(build_job_finished_sensor(trigger, event, watched, target))
+        out.sensors.append(build_job_finished_sensor(trigger, event, watched, target, partitioning))
     elif isinstance(event, AssetMaterializedEvent):
         keys = [key for pipeline in resolved.watched_pipelines for key in pipeline_asset_keys(pipeline)]
         keys += [dg.AssetKey(list(k)) for t in resolved.watched_transformations for k in t.asset_keys]
-        out.sensors.append(build_asset_materialized_sensor(trigger, event, keys, target))
+        out.sensors.append(build_asset_materialized_sensor(trigger, event, keys, target, partitioning))
     else:
         assert isinstance(event, FileArrivedEvent)
         pattern = project.local_path(event.path)
-        out.sensors.append(build_file_arrived_sensor(trigger, event, pattern, target))
+        out.sensors.append(build_file_arrived_sensor(trigger, event, pattern, target, partitioning))
 
 
 def _webhook(
@@ -96,7 +108,8 @@ def _webhook(
 ) -> None:
     trigger = resolved.model
     assert isinstance(trigger, WebhookTrigger)
-    out.sensors.append(build_webhook_sensor(trigger, jobs[resolved.job.name], project.root_dir))
+    target = jobs[resolved.job.name]
+    out.sensors.append(build_webhook_sensor(trigger, target, project.root_dir, partitioning_of(resolved.job)))
 
 
 TRIGGER_BUILDERS: dict[str, Builder] = {

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypeAlias
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import dagster as dg
 
@@ -31,3 +33,35 @@ def default_schedule_status(enabled: bool) -> dg.DefaultScheduleStatus:
 def default_sensor_status(enabled: bool) -> dg.DefaultSensorStatus:
     """``enabled`` as a sensor's default status."""
     return dg.DefaultSensorStatus.RUNNING if enabled else dg.DefaultSensorStatus.STOPPED
+
+
+@dataclass(frozen=True)
+class Partitioning:
+    """The partitions of a trigger's job: every run it starts loads one partition (or a range)."""
+
+    partitions_def: dg.TimeWindowPartitionsDefinition
+    backfill: str
+    """``single_run`` or ``per_partition``."""
+    asset_keys: tuple[dg.AssetKey, ...] = ()
+    """The job's partitioned tables."""
+
+    def latest(self, when: datetime) -> str | None:
+        """The last partition complete at ``when`` (as the partitions' end_offset counts it)."""
+        keys = self.keys_until(when)
+        return keys[-1] if keys else None
+
+    def keys_until(self, when: datetime) -> list[str]:
+        """Every partition complete at ``when``, oldest first."""
+        return list(self.partitions_def.get_partition_keys(current_time=when))
+
+
+def run_request(
+    partitioning: Partitioning | None, when: datetime, **kwargs: Any
+) -> dg.RunRequest | dg.SkipReason:
+    """A run request; for a partitioned job, of the latest partition at ``when`` (none yet: a skip)."""
+    if partitioning is None:
+        return dg.RunRequest(**kwargs)
+    key = partitioning.latest(when)
+    if key is None:
+        return dg.SkipReason(f"no partition of the job is complete at {when.isoformat()} yet")
+    return dg.RunRequest(partition_key=key, **kwargs)

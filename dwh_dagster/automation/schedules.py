@@ -7,13 +7,30 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from dwh_dagster.automation.common import JobTarget, default_schedule_status, trigger_run_tags
+from dwh_dagster.automation.common import (
+    JobTarget,
+    Partitioning,
+    default_schedule_status,
+    run_request,
+    trigger_run_tags,
+)
 from dwh_dagster.config.models.triggers import CronTrigger, IntervalTrigger
 
 MAX_CATCHUP_TICKS = 50
 """With ``catchup: true``, at most this many missed ticks are run after a downtime (oldest dropped)."""
 
 SCHEDULED_TIME_TAG = "dwh/scheduled_time"
+MAX_CATCHUP_RUNS = 100
+"""With ``catchup: true`` on a job loaded one partition per run, at most this many missed partitions
+are requested per tick (oldest first); the next ticks request the rest."""
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+_IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
 
 
 def cron_ticks_between(cron: str, timezone: str, after: datetime, until: datetime) -> list[datetime]:
@@ -60,7 +77,81 @@ def interval_as_cron(seconds: int) -> str | None:
     return None
 
 
-def build_cron_schedule(trigger: CronTrigger, target: JobTarget) -> dg.ScheduleDefinition:
+def _in_flight_partitions(
+    instance: dg.DagsterInstance, job_name: str, partitioning: Partitioning
+) -> set[str]:
+    """Partitions that queued or running runs of the job load."""
+    keys: set[str] = set()
+    for run in instance.get_runs(filters=dg.RunsFilter(job_name=job_name, statuses=_IN_FLIGHT)):
+        if "dagster/partition" in run.tags:
+            keys.add(run.tags["dagster/partition"])
+        elif RANGE_START_TAG in run.tags and RANGE_END_TAG in run.tags:
+            keys.update(
+                partitioning.partitions_def.get_partition_keys_in_range(
+                    dg.PartitionKeyRange(run.tags[RANGE_START_TAG], run.tags[RANGE_END_TAG])
+                )
+            )
+    return keys
+
+
+def missed_partitions(
+    instance: dg.DagsterInstance, job_name: str, partitioning: Partitioning, when: datetime
+) -> list[str]:
+    """Partitions complete at ``when`` that some table of the job lacks and no run is loading."""
+    done: set[str] | None = None
+    for key in partitioning.asset_keys:
+        materialized = instance.get_materialized_partitions(key)
+        done = materialized if done is None else done & materialized
+    skip = (done or set()) | _in_flight_partitions(instance, job_name, partitioning)
+    return [key for key in partitioning.keys_until(when) if key not in skip]
+
+
+def contiguous_ranges(keys: list[str], all_keys: list[str]) -> list[tuple[str, str]]:
+    """``keys`` (a subset of ``all_keys``, in its order) as runs of neighbouring partitions."""
+    position = {key: i for i, key in enumerate(all_keys)}
+    ranges: list[tuple[str, str]] = []
+    for key in keys:
+        if ranges and position[key] == position[ranges[-1][1]] + 1:
+            ranges[-1] = (ranges[-1][0], key)
+        else:
+            ranges.append((key, key))
+    return ranges
+
+
+def catchup_requests(
+    instance: dg.DagsterInstance,
+    trigger: CronTrigger,
+    job_name: str,
+    partitioning: Partitioning,
+    tick: datetime,
+    tags: dict[str, str],
+) -> list[dg.RunRequest]:
+    """The runs that load every missed partition: one per range of neighbouring ones
+    (``backfill: single_run``) or one per partition (``per_partition``, oldest first, at most
+    :data:`MAX_CATCHUP_RUNS` per tick)."""
+    missed = missed_partitions(instance, job_name, partitioning, tick)
+    if partitioning.backfill == "per_partition":
+        return [
+            dg.RunRequest(run_key=f"{trigger.name}:{key}", partition_key=key, tags=tags)
+            for key in missed[:MAX_CATCHUP_RUNS]
+        ]
+    requests = []
+    for first, last in contiguous_ranges(missed, partitioning.keys_until(tick)):
+        if first == last:
+            requests.append(dg.RunRequest(run_key=f"{trigger.name}:{first}", partition_key=first, tags=tags))
+        else:
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"{trigger.name}:{first}..{last}",
+                    tags={**tags, RANGE_START_TAG: first, RANGE_END_TAG: last},
+                )
+            )
+    return requests
+
+
+def build_cron_schedule(
+    trigger: CronTrigger, target: JobTarget, partitioning: Partitioning | None = None
+) -> dg.ScheduleDefinition:
     """A schedule with the trigger's cron and timezone; ``enabled`` sets its default status.
 
     ``catchup: false``: after a downtime only the latest missed tick runs (Dagster's own behaviour
@@ -71,9 +162,11 @@ def build_cron_schedule(trigger: CronTrigger, target: JobTarget) -> dg.ScheduleD
     schedule = trigger.schedule
     base_tags = trigger_run_tags(trigger)
 
-    def _request(tick: datetime) -> dg.RunRequest:
+    def _request(tick: datetime) -> dg.RunRequest | dg.SkipReason:
         iso = tick.isoformat()
-        return dg.RunRequest(run_key=f"{trigger.name}@{iso}", tags={**base_tags, SCHEDULED_TIME_TAG: iso})
+        return run_request(
+            partitioning, tick, run_key=f"{trigger.name}@{iso}", tags={**base_tags, SCHEDULED_TIME_TAG: iso}
+        )
 
     @dg.schedule(
         name=trigger.name,
@@ -84,20 +177,34 @@ def build_cron_schedule(trigger: CronTrigger, target: JobTarget) -> dg.ScheduleD
         default_status=default_schedule_status(trigger.enabled),
         tags={"dwh/trigger_type": "cron"},
     )
-    def _cron(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
+    def _cron(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest] | dg.SkipReason:
         tick = context.scheduled_execution_time
+        if schedule.catchup and partitioning is not None and context.instance is not None:
+            tags = {**base_tags, SCHEDULED_TIME_TAG: tick.isoformat()}
+            requests = catchup_requests(context.instance, trigger, target.name, partitioning, tick, tags)
+            return requests or dg.SkipReason("every partition is loaded or being loaded")
         if not schedule.catchup or context.instance is None:
-            return [_request(tick)]
+            return _requests([_request(tick)])
         last = _last_scheduled_time(context.instance, trigger.name)
         if last is None:
-            return [_request(tick)]  # never ran: nothing before the schedule was turned on
+            return _requests([_request(tick)])  # never ran: nothing before the schedule was turned on
         missed = [t for t in cron_ticks_between(schedule.cron, schedule.timezone, last, tick) if t < tick]
-        return [_request(t) for t in missed[-MAX_CATCHUP_TICKS + 1 :]] + [_request(tick)]
+        return _requests([_request(t) for t in missed[-MAX_CATCHUP_TICKS + 1 :]] + [_request(tick)])
 
     return _cron
 
 
-def build_interval_schedule(trigger: IntervalTrigger, target: JobTarget, cron: str) -> dg.ScheduleDefinition:
+def _requests(found: list[dg.RunRequest | dg.SkipReason]) -> list[dg.RunRequest] | dg.SkipReason:
+    """The run requests among ``found``, or its first skip when there is none."""
+    requests = [r for r in found if isinstance(r, dg.RunRequest)]
+    if requests:
+        return requests
+    return next(r for r in found if isinstance(r, dg.SkipReason))
+
+
+def build_interval_schedule(
+    trigger: IntervalTrigger, target: JobTarget, cron: str, partitioning: Partitioning | None = None
+) -> dg.ScheduleDefinition:
     """An interval that cron can express exactly, as a schedule in UTC."""
     base_tags = trigger_run_tags(trigger)
 
@@ -110,8 +217,8 @@ def build_interval_schedule(trigger: IntervalTrigger, target: JobTarget, cron: s
         default_status=default_schedule_status(trigger.enabled),
         tags={"dwh/trigger_type": "interval"},
     )
-    def _interval(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-        iso = context.scheduled_execution_time.isoformat()
-        return dg.RunRequest(tags={**base_tags, SCHEDULED_TIME_TAG: iso})
+    def _interval(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+        tick = context.scheduled_execution_time
+        return run_request(partitioning, tick, tags={**base_tags, SCHEDULED_TIME_TAG: tick.isoformat()})
 
     return _interval

@@ -8,11 +8,18 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
 
-from dwh_dagster.automation.common import JobTarget, default_sensor_status, trigger_run_tags
+from dwh_dagster.automation.common import (
+    JobTarget,
+    Partitioning,
+    default_sensor_status,
+    run_request,
+    trigger_run_tags,
+)
 from dwh_dagster.config.models.triggers import (
     AssetMaterializedEvent,
     EventTrigger,
@@ -49,7 +56,9 @@ def _trigger_sensor(
     )
 
 
-def build_interval_sensor(trigger: IntervalTrigger, target: JobTarget) -> dg.SensorDefinition:
+def build_interval_sensor(
+    trigger: IntervalTrigger, target: JobTarget, partitioning: Partitioning | None = None
+) -> dg.SensorDefinition:
     """An interval cron cannot express (say 90 minutes): one run per elapsed interval."""
     seconds = trigger.interval.total_seconds()
     base_tags = trigger_run_tags(trigger)
@@ -66,13 +75,19 @@ def build_interval_sensor(trigger: IntervalTrigger, target: JobTarget) -> dg.Sen
         if context.cursor == str(window):
             return dg.SkipReason("this interval already has its run")
         context.update_cursor(str(window))
-        return dg.RunRequest(run_key=f"{trigger.name}@{window * seconds}", tags=base_tags)
+        return run_request(
+            partitioning, datetime.now(UTC), run_key=f"{trigger.name}@{window * seconds}", tags=base_tags
+        )
 
     return _interval
 
 
 def build_job_finished_sensor(
-    trigger: EventTrigger, event: JobFinishedEvent, watched: JobTarget, target: JobTarget
+    trigger: EventTrigger,
+    event: JobFinishedEvent,
+    watched: JobTarget,
+    target: JobTarget,
+    partitioning: Partitioning | None = None,
 ) -> dg.SensorDefinition:
     """Start the target job when a run of the watched job succeeds (or fails)."""
     status = dg.DagsterRunStatus.SUCCESS if event.type == "job_succeeded" else dg.DagsterRunStatus.FAILURE
@@ -88,9 +103,11 @@ def build_job_finished_sensor(
         default_status=default_sensor_status(trigger.enabled),
         tags={"dwh/trigger_type": "event"},
     )
-    def _job_finished(context: dg.RunStatusSensorContext) -> dg.RunRequest:
+    def _job_finished(context: dg.RunStatusSensorContext) -> dg.RunRequest | dg.SkipReason:
         run = context.dagster_run
-        return dg.RunRequest(
+        return run_request(
+            partitioning,
+            datetime.now(UTC),
             run_key=f"{trigger.name}:{run.run_id}",
             tags={**base_tags, "dwh/triggered_by_run": run.run_id, "dwh/triggered_by_job": run.job_name},
         )
@@ -112,6 +129,7 @@ def build_asset_materialized_sensor(
     event: AssetMaterializedEvent,
     watched_keys: Sequence[dg.AssetKey],
     target: JobTarget,
+    partitioning: Partitioning | None = None,
 ) -> dg.SensorDefinition:
     """Start the target job once tables of the watched pipelines were materialized.
 
@@ -144,7 +162,9 @@ def build_asset_materialized_sensor(
         if not changed:
             return dg.SkipReason("no new materialization")
         context.update_cursor(str(newest))
-        return dg.RunRequest(
+        return run_request(
+            partitioning,
+            datetime.now(UTC),
             run_key=f"{trigger.name}:{newest}",
             tags={**base_tags, "dwh/materialized": ",".join(sorted(changed))[:1000]},
         )
@@ -180,7 +200,11 @@ def list_files(pattern: str) -> list[ArrivedFile]:
 
 
 def build_file_arrived_sensor(
-    trigger: EventTrigger, event: FileArrivedEvent, pattern: str, target: JobTarget
+    trigger: EventTrigger,
+    event: FileArrivedEvent,
+    pattern: str,
+    target: JobTarget,
+    partitioning: Partitioning | None = None,
 ) -> dg.SensorDefinition:
     """One run per new file matching the glob, its path in the ``dwh/file`` run tag.
 
@@ -211,7 +235,12 @@ def build_file_arrived_sensor(
             yield dg.SkipReason(f"no new file matches {event.path}")
             return
         for arrived in new:
-            yield dg.RunRequest(run_key=arrived.path, tags={**base_tags, FILE_TAG: arrived.path})
+            yield run_request(
+                partitioning,
+                datetime.now(UTC),
+                run_key=arrived.path,
+                tags={**base_tags, FILE_TAG: arrived.path},
+            )
 
     return _file_arrived
 
@@ -230,7 +259,7 @@ def payload_value(payload: object, dotted: str) -> object:
 
 
 def build_webhook_sensor(
-    trigger: WebhookTrigger, target: JobTarget, project_root: Path
+    trigger: WebhookTrigger, target: JobTarget, project_root: Path, partitioning: Partitioning | None = None
 ) -> dg.SensorDefinition:
     """One run per stored delivery of ``POST /webhooks/<name>``; the run key is the delivery's run key.
 
@@ -261,7 +290,12 @@ def build_webhook_sensor(
                 value = payload_value(event.payload, path)
                 if value is not None:
                     tags[tag] = str(value)[:1000]
-            yield dg.RunRequest(run_key=event.run_key, tags={**tags, "dwh/webhook_delivery": event.run_key})
+            yield run_request(
+                partitioning,
+                datetime.now(UTC),
+                run_key=event.run_key,
+                tags={**tags, "dwh/webhook_delivery": event.run_key},
+            )
         context.update_cursor(str(events[-1].id))
 
     return _webhook

@@ -229,6 +229,11 @@ class ResolvedJob:
         """The enabled transformations, by ``order`` then file position."""
         return tuple(e.transformation for e in self.all_transformation_entries if e.enabled)
 
+    @property
+    def partitioned_pipeline(self) -> ResolvedPipeline | None:
+        """The first enabled pipeline with partitions (validation makes all of them alike), if any."""
+        return next((p for p in self.pipelines if p.partitions is not None), None)
+
 
 @dataclass(frozen=True)
 class ResolvedTrigger:

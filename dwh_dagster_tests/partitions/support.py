@@ -38,10 +38,10 @@ class DatedApi:
     """Days (``2024-01-05``) whose requests answer 500."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def fill(self, days: int) -> None:
-        """Four records a day for ``days`` days from 2024-01-01."""
+    def fill(self, days: int, start: datetime = START) -> None:
+        """Four records a day for ``days`` days from ``start`` (2024-01-01)."""
         for i in range(days * 4):
-            moment = START + i * EVERY
+            moment = start + i * EVERY
             self.records[i + 1] = {"id": i + 1, "updated_at": iso(moment), "amount": i * 10}
 
     def handle(self, request: Request) -> Response:
