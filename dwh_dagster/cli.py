@@ -68,6 +68,20 @@ def _parser() -> argparse.ArgumentParser:
         "key: 'customer_revenue+' is the model and everything downstream (within JOB when given)",
     )
     run.add_argument("--log-level", default="INFO", help="Dagster console log level (default: INFO)")
+    run.add_argument(
+        "--partition",
+        metavar="KEY",
+        help="the partition of a partitioned job to load (2024-01-31; default: the latest complete one)",
+    )
+    backfill = sub.add_parser("backfill", help="load a range of partitions of a partitioned job")
+    _common(backfill)
+    backfill.add_argument("job", metavar="JOB", help="a job whose pipelines are partitioned")
+    backfill.add_argument("--from", dest="first", metavar="KEY", required=True, help="first partition")
+    backfill.add_argument("--to", dest="last", metavar="KEY", required=True, help="last partition")
+    backfill.add_argument(
+        "--all", dest="reload_all", action="store_true", help="reload partitions already loaded too"
+    )
+    backfill.add_argument("--log-level", default="warning", help="console log level (default: warning)")
     check = sub.add_parser("check", help="run only the checks of a job's tables on the data as it is")
     _common(check)
     check.add_argument("job", nargs="?", metavar="JOB", help="the job whose tables are checked")
@@ -200,7 +214,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.job is None and args.select is None:
         print("error: name a JOB, or --select the assets to run", file=sys.stderr)
         return 2
-    return run_job(_load(args), args.job, log_level=args.log_level.upper(), select=args.select)
+    return run_job(
+        _load(args), args.job, log_level=args.log_level.upper(), select=args.select, partition=args.partition
+    )
+
+
+def _cmd_backfill(args: argparse.Namespace) -> int:
+    from dwh_dagster.backfill_command import backfill_job
+
+    return backfill_job(
+        _load(args), args.job, args.first, args.last, args.reload_all, log_level=args.log_level.upper()
+    )
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -237,6 +261,7 @@ _COMMANDS = {
     "secrets": _cmd_secrets,
     "schema": _cmd_schema,
     "run": _cmd_run,
+    "backfill": _cmd_backfill,
     "docs": _cmd_docs,
     "doctor": _cmd_doctor,
     "check": _cmd_check,
@@ -257,10 +282,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except ValueError as exc:
+        from dwh_dagster.backfill_command import PartitionError
         from dwh_dagster.run_command import UnknownJobError
         from dwh_dagster.selection import SelectionError
 
-        if not isinstance(exc, UnknownJobError | SelectionError):
+        if not isinstance(exc, UnknownJobError | SelectionError | PartitionError):
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 2

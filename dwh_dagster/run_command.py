@@ -16,7 +16,7 @@ class UnknownJobError(ValueError):
     """``dwh run`` was given a job name the project does not define."""
 
 
-def _instance() -> dg.DagsterInstance:
+def instance_for_runs() -> dg.DagsterInstance:
     """The instance in DAGSTER_HOME when set (runs show in the UI), else an ephemeral one."""
     if os.environ.get("DAGSTER_HOME"):
         return dg.DagsterInstance.get()
@@ -25,6 +25,17 @@ def _instance() -> dg.DagsterInstance:
 
 def _value(entry: Any) -> Any:
     return getattr(entry, "value", entry)
+
+
+def known_job(project: ResolvedProject, job_name: str) -> None:
+    """Raise :class:`UnknownJobError` (with the near miss) when the project has no such job."""
+    if job_name not in project.jobs:
+        hint = did_you_mean(job_name, project.jobs)
+        raise UnknownJobError(
+            f"unknown job '{job_name}'"
+            + (f"; {hint}" if hint else "")
+            + f" known jobs: {list_choices(project.jobs)}"
+        )
 
 
 SELECTION_JOB = "dwh_run_selection"
@@ -37,13 +48,8 @@ def _job_and_keys(
     from dwh_dagster.definitions import build_definitions
     from dwh_dagster.selection import SelectionError, parse_selection
 
-    if job_name is not None and job_name not in project.jobs:
-        hint = did_you_mean(job_name, project.jobs)
-        raise UnknownJobError(
-            f"unknown job '{job_name}'"
-            + (f"; {hint}" if hint else "")
-            + f" known jobs: {list_choices(project.jobs)}"
-        )
+    if job_name is not None:
+        known_job(project, job_name)
     defs = build_definitions(project)
     if select is None:
         assert job_name is not None
@@ -66,19 +72,49 @@ def _job_and_keys(
     return merged.resolve_job_def(SELECTION_JOB), None
 
 
+def _partition_to_run(project: ResolvedProject, job_name: str | None, partition: str | None) -> str | None:
+    """The partition ``dwh run`` loads: ``--partition``, else the latest one of a partitioned job."""
+    from datetime import UTC, datetime
+
+    from dwh_dagster.backfill_command import PartitionError, check_partition_key, job_partitioning
+
+    if job_name is None:
+        if partition is not None:
+            raise PartitionError("--partition needs a JOB whose pipelines are partitioned")
+        return None
+    if partition is None and project.jobs[job_name].partitioned_pipeline is None:
+        return None
+    partitioning = job_partitioning(project, job_name)
+    if partition is not None:
+        check_partition_key(partitioning, partition, "--partition")
+        return partition
+    latest = partitioning.latest(datetime.now(UTC))
+    if latest is None:
+        raise PartitionError(f"job '{job_name}' has no complete partition yet")
+    print(f"partition {latest} (the latest; --partition KEY loads another, dwh backfill a range)")
+    return latest
+
+
 def run_job(
-    project: ResolvedProject, job_name: str | None, log_level: str = "INFO", select: str | None = None
+    project: ResolvedProject,
+    job_name: str | None,
+    log_level: str = "INFO",
+    select: str | None = None,
+    partition: str | None = None,
 ) -> int:
     """Run ``job_name`` (or the ``select``-ed assets, or both: the selection within the job)
-    in-process; print each table with its row counts; 0 on success, 1 on failure."""
+    in-process; print each table with its row counts; 0 on success, 1 on failure. A partitioned
+    job loads ``partition`` (default: the latest complete one)."""
     job, keys = _job_and_keys(project, job_name, select)
-    with _instance() as instance:
+    partition_key = _partition_to_run(project, job_name, partition)
+    with instance_for_runs() as instance:
         result = job.execute_in_process(
             instance=instance,
             raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
             tags={"dwh/launched_by": "dwh run", **({"dwh/select": select} if select else {})},
             asset_selection=keys,
+            partition_key=partition_key,
         )
     rows = []
     for event in result.get_asset_materialization_events():
@@ -156,7 +192,7 @@ def check_job(
     for key in checks:
         by_step.setdefault(graph.get(key.asset_key).assets_def.node_def.name, set()).add(key)
     results = []
-    with _instance() as instance:
+    with instance_for_runs() as instance:
         for step in sorted(by_step):
             subset = job.get_subset(asset_selection=set(), asset_check_selection=by_step[step])
             results.append(
