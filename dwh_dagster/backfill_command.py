@@ -35,8 +35,8 @@ def job_partitioning(project: ResolvedProject, job_name: str) -> Partitioning:
     partitioning = partitioning_of(project.jobs[job_name])
     if partitioning is None:
         raise PartitionError(
-            f"job '{job_name}' loads no partitioned pipeline, so it has no partitions: run it whole "
-            f"with 'dwh run {job_name}', or add partitions: to its pipelines"
+            f"job '{job_name}' has no partitioned pipeline or transformation, so it has no "
+            f"partitions: run it whole with 'dwh run {job_name}', or add partitions: to its pipelines"
         )
     return partitioning
 

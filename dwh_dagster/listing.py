@@ -6,6 +6,7 @@ from typing import Any
 
 from dwh_dagster.config.models.checks import check_name
 from dwh_dagster.config.models.freshness import describe_freshness
+from dwh_dagster.config.models.partitions import describe_partitions
 from dwh_dagster.config.models.triggers import (
     CronTrigger,
     EventTrigger,
@@ -71,6 +72,7 @@ def project_summary(project: ResolvedProject) -> dict[str, Any]:
                     for resource in p.resources
                     if (f := p.model.freshness_of(resource)) is not None
                 },
+                "partitions": describe_partitions(p.partitions) if p.partitions is not None else None,
                 "file": _file(project, "pipelines", n),
             }
             for n, p in project.pipelines.items()
@@ -84,6 +86,7 @@ def project_summary(project: ResolvedProject) -> dict[str, Any]:
                 "reads": [f"{d}.{table}" for d, table in (*t.upstream, *t.external)],
                 "checks": [f"{check_name(c)} ({c.severity})" for c in t.model.checks],
                 "freshness": describe_freshness(t.model.freshness) if t.model.freshness else None,
+                "partitions": describe_partitions(t.partitions) if t.partitions is not None else None,
                 "file": _file(project, "transformations", n),
             }
             for n, t in project.transformations.items()
@@ -161,6 +164,8 @@ def render_listing(project: ResolvedProject) -> str:
         ]
         out += [f"    Checks of {table}: {', '.join(names)}" for table, names in p["checks"].items()]
         out += [f"    Freshness of {table}: {text}" for table, text in p["freshness"].items()]
+        if p["partitions"]:
+            out.append(f"    Partitions: {p['partitions']}")
     if data["transformations"]:
         out += ["", f"TRANSFORMATIONS ({len(data['transformations'])}):"]
         for t in data["transformations"]:
@@ -172,6 +177,8 @@ def render_listing(project: ResolvedProject) -> str:
                 out.append(f"    Checks: {', '.join(t['checks'])}")
             if t["freshness"]:
                 out.append(f"    Freshness: {t['freshness']}")
+            if t["partitions"]:
+                out.append(f"    Partitions: {t['partitions']}")
     if data["dbt_projects"]:
         out += ["", f"DBT PROJECTS ({len(data['dbt_projects'])}):"]
         for d in data["dbt_projects"]:

@@ -80,9 +80,9 @@ def _partition_to_run(project: ResolvedProject, job_name: str | None, partition:
 
     if job_name is None:
         if partition is not None:
-            raise PartitionError("--partition needs a JOB whose pipelines are partitioned")
+            raise PartitionError("--partition needs a JOB whose pipelines or transformations are partitioned")
         return None
-    if partition is None and project.jobs[job_name].partitioned_pipeline is None:
+    if partition is None and project.jobs[job_name].partitions is None:
         return None
     partitioning = job_partitioning(project, job_name)
     if partition is not None:

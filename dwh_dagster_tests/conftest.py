@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import dagster as dg
 import pytest
+from pytest_httpserver import HTTPServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 YAML_DEFS = REPO_ROOT / "yaml_defs"
@@ -156,3 +157,13 @@ def drop_project_files(tables: dict[str, str]) -> dict[str, str]:
               destination: {{config_file: wh, dataset_name: ds_{suffix}}}
         """
     return files
+
+
+@pytest.fixture
+def server() -> Iterator[HTTPServer]:
+    """A threaded HTTP server on 127.0.0.1, on a free port; it records every request."""
+    http = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    http.start()
+    yield http
+    http.clear()
+    http.stop()

@@ -16,6 +16,7 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from dwh_dagster.assets.freshness import build_freshness_policy
+from dwh_dagster.assets.partitions import build_backfill_policy, build_partitions_def
 from dwh_dagster.assets.pipeline_assets import (
     RetrySettings,
     StepPolicy,
@@ -24,15 +25,13 @@ from dwh_dagster.assets.pipeline_assets import (
     writer_pool,
 )
 from dwh_dagster.checks.evaluate import TableChecks, check_specs
-from dwh_dagster.config.naming import (
-    EAGER_AUTOMATION_SENSOR,
-    table_asset_key,
-    transformation_op_name,
-)
+from dwh_dagster.config.models.partitions import describe_partitions
+from dwh_dagster.config.naming import EAGER_AUTOMATION_SENSOR, table_asset_key
 from dwh_dagster.config.ordering import topological_order
 from dwh_dagster.config.resolved import ResolvedProject, ResolvedTransformation
 from dwh_dagster.tags import yaml_tags
 from dwh_dagster.transform.plan import ModelPlan, TransformPlan, build_transform_plans
+from dwh_dagster.transform.statements import Window
 
 DEFAULT_GROUP = "transformations"
 
@@ -73,12 +72,32 @@ def _sql_metadata(model: ResolvedTransformation) -> dict[str, object]:
     }
 
 
+def build_partition_mapping(name: str) -> dg.PartitionMapping:
+    """``window``, ``all`` or ``latest`` as Dagster's partition mapping."""
+    if name == "window":
+        return dg.TimeWindowPartitionMapping()
+    if name == "all":
+        return dg.AllPartitionMapping()
+    return dg.LastPartitionMapping()
+
+
+def _deps(model: ResolvedTransformation) -> list[dg.AssetDep]:
+    mappings = dict(model.partition_mappings)
+    return [
+        dg.AssetDep(
+            dg.AssetKey(list(key)),
+            partition_mapping=build_partition_mapping(mappings[key]) if key in mappings else None,
+        )
+        for key in (*model.upstream, *model.external)
+    ]
+
+
 def build_transformation_spec(model: ResolvedTransformation) -> dg.AssetSpec:
     """The asset of one model: its reads as deps, its SQL and file as metadata."""
     definition = model.model
     return dg.AssetSpec(
         key=transformation_asset_key(model),
-        deps=[dg.AssetKey(list(key)) for key in (*model.upstream, *model.external)],
+        deps=_deps(model),
         description=definition.description,
         group_name=definition.group or DEFAULT_GROUP,
         kinds={"sql", model.destination.type},
@@ -92,6 +111,11 @@ def build_transformation_spec(model: ResolvedTransformation) -> dg.AssetSpec:
             "dwh/dataset": model.dataset,
             "dagster/table_name": f"{model.dataset}.{model.name}",
             **({"dwh/unique_key": ", ".join(definition.unique_key)} if definition.unique_key else {}),
+            **(
+                {"dwh/partitions": describe_partitions(definition.partitions)}
+                if definition.partitions is not None
+                else {}
+            ),
         },
         automation_condition=eager_condition() if definition.automation == "eager" else None,
         skippable=True,
@@ -139,6 +163,25 @@ def transformation_step_policies(project: ResolvedProject) -> dict[str, StepPoli
     return policies
 
 
+def partition_windows(context: AssetExecutionContext, plan: TransformPlan) -> list[Window]:
+    """The partitions a run of a partitioned step builds (one, or a backfill's range), each with
+    its window; none for an unpartitioned step."""
+    if plan.partitions is None:
+        return []
+    if not context.has_partition_key and not context.has_partition_key_range:
+        raise dg.Failure(
+            f"transformations {', '.join(m.qualified for m in plan.models)} are partitioned "
+            f"({describe_partitions(plan.partitions)}): run them for a partition (dwh run JOB "
+            "--partition KEY, dwh backfill, or the UI's partition picker)"
+        )
+    partitions_def = build_partitions_def(plan.partitions)
+    windows = []
+    for key in context.partition_keys:
+        window = partitions_def.time_window_for_partition_key(key)
+        windows.append(Window(key, window.start, window.end))
+    return windows
+
+
 def _build_in_step(
     context: AssetExecutionContext, plan: TransformPlan, models: list[ModelPlan], policy: StepPolicy
 ) -> Iterator[dg.MaterializeResult]:
@@ -147,8 +190,9 @@ def _build_in_step(
     retry = policy.retry
     in_step_attempts = retry.max_attempts if policy.mode == "sequential" else 1
     pending = models
+    windows = partition_windows(context, plan)
     for attempt in range(1, in_step_attempts + 1):
-        report = run_transformations(context, plan, pending)
+        report = run_transformations(context, plan, pending, windows)
         yield from report.results
         if report.error is None:
             return
@@ -225,13 +269,17 @@ def build_transformation_assets(
         if any(t.destination_name == plan.destination.name for t in job.transformations)
     }
 
+    partitioned = plan.partitions is not None
+
     @dg.multi_asset(
-        name=transformation_op_name(plan.destination.name),
+        name=plan.op_name,
         specs=[build_transformation_spec(m) for m in models],
         check_specs=[spec for m in plan.models for spec in check_specs(dg.AssetKey(m.asset_key), m.checks)],
         can_subset=True,
         op_tags={"dagster/priority": "0"},
         pool=writer_pool(plan.destination, plan.local_path),
+        partitions_def=build_partitions_def(plan.partitions) if plan.partitions is not None else None,
+        backfill_policy=build_backfill_policy(plan.backfill) if partitioned else None,
     )
     def _transform(context: AssetExecutionContext) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         policy = policies.get(context.job_name, default)
@@ -245,7 +293,7 @@ def build_transformation_assets(
                 return
         selected = {m.name for key, m in by_key.items() if key in context.selected_asset_keys}
         if context.retry_number > 0:  # Dagster retries the step: keep what the failed attempt built
-            earlier = built_in_run(context, transformation_op_name(plan.destination.name))
+            earlier = built_in_run(context, plan.op_name)
             built = {m.name for key, m in by_key.items() if key in earlier}
             if built & selected:
                 context.log.info(

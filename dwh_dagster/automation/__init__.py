@@ -29,6 +29,7 @@ from dwh_dagster.config.models.triggers import (
     JobFinishedEvent,
     WebhookTrigger,
 )
+from dwh_dagster.config.naming import table_asset_key
 from dwh_dagster.config.resolved import ResolvedJob, ResolvedProject, ResolvedTrigger
 from dwh_dagster.jobs import pipeline_asset_keys
 
@@ -42,12 +43,15 @@ class Automation:
 
 
 def partitioning_of(job: ResolvedJob) -> Partitioning | None:
-    """The partitions of a job whose pipelines are partitioned (each run loads one partition)."""
-    pipeline = job.partitioned_pipeline
-    if pipeline is None or pipeline.partitions is None:
+    """The partitions of a job whose pipelines or transformations are partitioned (each run loads
+    and builds one partition, or a range)."""
+    found = job.partitions
+    if found is None:
         return None
+    partitions, backfill = found
     keys = tuple(key for p in job.pipelines if p.partitions is not None for key in pipeline_asset_keys(p))
-    return Partitioning(build_partitions_def(pipeline.partitions), pipeline.model.backfill, keys)
+    keys += tuple(dg.AssetKey(table_asset_key(m.dataset, m.name)) for m in job.partitioned_transformations)
+    return Partitioning(build_partitions_def(partitions), backfill, keys)
 
 
 Builder = Callable[[ResolvedProject, ResolvedTrigger, Mapping[str, JobTarget], Automation], None]

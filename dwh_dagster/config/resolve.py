@@ -11,7 +11,13 @@ from typing import Any
 
 from dwh_dagster.config.dbt_project import profile_name
 from dwh_dagster.config.index import ObjectTable, ProjectIndex
-from dwh_dagster.config.lineage import dbt_transformations, sql_transformations, table_lineage, upstream_of
+from dwh_dagster.config.lineage import (
+    TableLineage,
+    dbt_transformations,
+    sql_transformations,
+    table_lineage,
+    upstream_of,
+)
 from dwh_dagster.config.models.channels import CHANNEL_TYPES
 from dwh_dagster.config.models.sources import RestApiSource
 from dwh_dagster.config.models.triggers import AssetMaterializedEvent, EventTrigger, JobFinishedEvent
@@ -72,6 +78,19 @@ def _resolve_pipelines(index: ProjectIndex) -> dict[str, ResolvedPipeline]:
     return out
 
 
+def _partition_mappings(
+    lineage: TableLineage, mapping: Mapping[str, str]
+) -> tuple[tuple[tuple[str, str], str], ...]:
+    """``partition_mapping:`` by the asset key of each table it names (a child table: its parent's)."""
+    out = []
+    for table, how in mapping.items():
+        dataset, _, name = table.partition(".")
+        producer = lineage.producer_of(dataset, name)
+        if producer is not None:
+            out.append(((producer.dataset, producer.table), how))
+    return tuple(out)
+
+
 def _resolve_transformations(index: ProjectIndex) -> dict[str, ResolvedTransformation]:
     lineage = table_lineage(index)
     out: dict[str, ResolvedTransformation] = {}
@@ -100,6 +119,7 @@ def _resolve_transformations(index: ProjectIndex) -> dict[str, ResolvedTransform
             upstream_transformations=tuple(dict.fromkeys(transformations)),
             external=tuple(external),
             file=obj.file,
+            partition_mappings=_partition_mappings(lineage, obj.model.partition_mapping),
         )
     return out
 

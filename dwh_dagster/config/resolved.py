@@ -98,11 +98,18 @@ class ResolvedTransformation:
     external: tuple[tuple[str, str], ...]
     """``(dataset, table)`` of the tables it reads that are listed under ``external_tables``."""
     file: Path
+    partition_mappings: tuple[tuple[tuple[str, str], str], ...] = ()
+    """``partition_mapping:`` by the asset key of each table it names: ``(key, "window")``."""
 
     @property
     def name(self) -> str:
         """The transformation's name: also the table or view it writes."""
         return self.model.name
+
+    @property
+    def partitions(self) -> Partitions | None:
+        """Its ``partitions:``, if any."""
+        return self.model.partitions
 
     @property
     def destination_name(self) -> str:
@@ -233,6 +240,27 @@ class ResolvedJob:
     def partitioned_pipeline(self) -> ResolvedPipeline | None:
         """The first enabled pipeline with partitions (validation makes all of them alike), if any."""
         return next((p for p in self.pipelines if p.partitions is not None), None)
+
+    @property
+    def partitioned_transformations(self) -> tuple[ResolvedTransformation, ...]:
+        """The enabled SQL transformations with partitions."""
+        return tuple(
+            t
+            for t in self.transformations
+            if isinstance(t, ResolvedTransformation) and t.partitions is not None
+        )
+
+    @property
+    def partitions(self) -> tuple[Partitions, str] | None:
+        """The partitions its runs take (those of its pipelines, else of its transformations;
+        validation makes them alike) and their ``backfill:`` policy, or None."""
+        pipeline = self.partitioned_pipeline
+        if pipeline is not None and pipeline.partitions is not None:
+            return pipeline.partitions, pipeline.model.backfill
+        for model in self.partitioned_transformations:
+            if model.partitions is not None:
+                return model.partitions, model.model.backfill
+        return None
 
 
 @dataclass(frozen=True)

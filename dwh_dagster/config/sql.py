@@ -20,6 +20,8 @@ from sqlglot.errors import ParseError, TokenError
 THIS_TOKEN = "{this}"
 THIS_PLACEHOLDER = "_this_"
 """What ``{this}`` is parsed as: a name of the same length, so columns after it stay right."""
+WINDOW_PLACEHOLDERS = {"{start}": "_start_", "{end}": "_end_"}
+"""What a partitioned model's ``{start}`` and ``{end}`` are parsed as (names of the same length)."""
 
 DIALECT_BY_DESTINATION: dict[str, str] = {
     "duckdb": "duckdb",
@@ -104,8 +106,12 @@ class SqlText:
 
 
 def with_placeholder(sql: str) -> str:
-    """``sql`` with ``{this}`` replaced by a parseable name of the same length."""
-    return sql.replace(THIS_TOKEN, THIS_PLACEHOLDER)
+    """``sql`` with ``{this}`` (and ``{start}``, ``{end}``) replaced by parseable names of the
+    same length."""
+    sql = sql.replace(THIS_TOKEN, THIS_PLACEHOLDER)
+    for token, placeholder in WINDOW_PLACEHOLDERS.items():
+        sql = sql.replace(token, placeholder)
+    return sql
 
 
 def parse_select(sql: str, dialect: str) -> exp.Expr:
@@ -131,9 +137,19 @@ _TOKEN_REPR = re.compile(r"<Token token_type: [^,]+, text: (.*?), line: \d+, col
 _PLACEHOLDER_WORD = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(THIS_PLACEHOLDER)}(?![A-Za-z0-9_])")
 
 
+_WINDOW_WORDS = {
+    token: re.compile(rf"(?<![A-Za-z0-9_]){re.escape(placeholder)}(?![A-Za-z0-9_])")
+    for token, placeholder in WINDOW_PLACEHOLDERS.items()
+}
+
+
 def _as_written(text: str) -> str:
-    """``text`` (from sqlglot) with the placeholder shown as the ``{this}`` the user wrote."""
-    return _PLACEHOLDER_WORD.sub(THIS_TOKEN, text)
+    """``text`` (from sqlglot) with the placeholders shown as the ``{this}``, ``{start}`` and
+    ``{end}`` the user wrote."""
+    text = _PLACEHOLDER_WORD.sub(THIS_TOKEN, text)
+    for token, word in _WINDOW_WORDS.items():
+        text = word.sub(token, text)
+    return text
 
 
 def _token_problem(parsed_text: str, dialect: str) -> SqlProblem:

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from dwh_dagster.checks.evaluate import CheckPlan, check_plans
 from dwh_dagster.config.models.destinations import DestinationModel
+from dwh_dagster.config.models.partitions import Partitions
 from dwh_dagster.config.models.secrets import SecretEntry
+from dwh_dagster.config.naming import transformation_op_name
 from dwh_dagster.config.ordering import topological_order
 from dwh_dagster.config.resolved import ResolvedProject, ResolvedTransformation, resolve_local_path
 from dwh_dagster.config.sql import SqlText
@@ -50,6 +52,11 @@ class TransformPlan:
     project_root: Path
     environment: str
     secrets: Mapping[str, SecretEntry]
+    op_name: str = ""
+    """The step's name: ``transform_<destination>``, and a suffix for each partitions spelling."""
+    partitions: Partitions | None = None
+    """The partitions its models share (a destination's models split by spelling)."""
+    backfill: str = "single_run"
 
     def local_path(self, value: str) -> str:
         """A local path made absolute against the project root; URLs unchanged."""
@@ -71,25 +78,50 @@ def build_model_plan(model: ResolvedTransformation) -> ModelPlan:
     )
 
 
+ModelGroup = tuple[Partitions | None, str, list[ResolvedTransformation]]
+
+
+def _groups(models: list[ResolvedTransformation]) -> list[ModelGroup]:
+    """The models of one destination split by partitions spelling and backfill policy
+    (one Dagster multi-asset holds one partitions definition); unpartitioned ones first."""
+    groups: dict[tuple[Partitions | None, str], list[ResolvedTransformation]] = {}
+    for model in models:
+        backfill = model.model.backfill if model.partitions is not None else "single_run"
+        groups.setdefault((model.partitions, backfill), []).append(model)
+    order = sorted(groups, key=lambda k: (k[0] is not None, repr(k[0]), k[1]))
+    return [(partitions, backfill, groups[(partitions, backfill)]) for partitions, backfill in order]
+
+
 def build_transform_plans(project: ResolvedProject) -> list[TransformPlan]:
-    """One plan per destination that has transformations, its models in build order."""
+    """One plan per destination that has transformations (one per partitions spelling), its models
+    in build order."""
     by_destination: dict[str, list[ResolvedTransformation]] = {}
     for model in project.transformations.values():
         by_destination.setdefault(model.destination_name, []).append(model)
     plans = []
     for destination in sorted(by_destination):
-        models = {m.name: m for m in by_destination[destination]}
-        order = topological_order(
-            {name: [u for u in m.upstream_transformations if u in models] for name, m in models.items()},
-            sorted(models),
-        )
-        plans.append(
-            TransformPlan(
-                destination=project.destinations[destination],
-                models=tuple(build_model_plan(models[name]) for name in order),
-                project_root=project.root_dir,
-                environment=project.environment,
-                secrets=project.secrets,
+        seen_types: dict[str, int] = {}
+        for partitions, backfill, group in _groups(by_destination[destination]):
+            models = {m.name: m for m in group}
+            order = topological_order(
+                {name: [u for u in m.upstream_transformations if u in models] for name, m in models.items()},
+                sorted(models),
             )
-        )
+            op_name = transformation_op_name(destination)
+            if partitions is not None:
+                seen_types[partitions.type] = seen_types.get(partitions.type, 0) + 1
+                count = seen_types[partitions.type]
+                op_name += f"__{partitions.type}" + (f"_{count}" if count > 1 else "")
+            plans.append(
+                TransformPlan(
+                    destination=project.destinations[destination],
+                    models=tuple(build_model_plan(models[name]) for name in order),
+                    project_root=project.root_dir,
+                    environment=project.environment,
+                    secrets=project.secrets,
+                    op_name=op_name,
+                    partitions=partitions,
+                    backfill=backfill,
+                )
+            )
     return plans

@@ -22,6 +22,7 @@ from typing import Any
 import dagster as dg
 
 from dwh_dagster.checks.evaluate import CheckOutcome, check_result, evaluate_check
+from dwh_dagster.config.models.partitions import PARTITION_COLUMN
 from dwh_dagster.config.naming import transformation_work_table
 from dwh_dagster.config.secrets import SecretResolver
 from dwh_dagster.config.sql import add_filter
@@ -30,7 +31,7 @@ from dwh_dagster.ingestion.locks import destination_write_lock
 from dwh_dagster.ingestion.redaction import SecretRedactor
 from dwh_dagster.transform.plan import ModelPlan, TransformPlan
 from dwh_dagster.transform.sessions import SqlSession, open_session
-from dwh_dagster.transform.statements import REPLACE_IN_PLACE, SQL_FIRST_LINE, Statements
+from dwh_dagster.transform.statements import REPLACE_IN_PLACE, SQL_FIRST_LINE, Statements, Window
 
 _LINE_RE = re.compile(r"\bLINE (\d+):")
 
@@ -126,15 +127,23 @@ class ModelBuilder:
         """Column names and types."""
         return tuple((str(n), str(t)) for n, t in self._query(model, self.sql.columns(dataset, name)))
 
-    def build(self, model: ModelPlan) -> BuiltModel:
-        """Build one model; raises :class:`ModelFailure`."""
+    def build(self, model: ModelPlan, windows: Sequence[Window] = ()) -> BuiltModel:
+        """Build one model (a partitioned one: the partitions of ``windows``); raises
+        :class:`ModelFailure`."""
         started = time.perf_counter()
         dataset, name = model.dataset, model.name
         query = self.sql.render(model.sql.text, dataset, name)
         existing = self.kind_of(model, dataset, name)
         inserted: int | None = None
         try:
-            if model.materialized == "view":
+            if windows:
+                inserted = self._replace_partitions(model, windows, existing)
+                action = (
+                    f"partition {windows[0].key} replaced"
+                    if len(windows) == 1
+                    else f"{len(windows)} partitions replaced ({windows[0].key} .. {windows[-1].key})"
+                )
+            elif model.materialized == "view":
                 action = self._build_view(model, query, existing)
             elif model.materialized == "table" or existing != "table":
                 action = self._build_table(model, query, existing)
@@ -200,6 +209,46 @@ class ModelBuilder:
                 self._run(model, self.sql.drop(existing, dataset, name))
             self._run(model, self.sql.rename_table(dataset, work, name))
         return "table replaced" if existing else "table created"
+
+    def _replace_partitions(self, model: ModelPlan, windows: Sequence[Window], existing: str | None) -> int:
+        """Compute each window's rows (tagged with its partition key) into a work table, then
+        replace those partitions' rows of the table in one transaction."""
+        dataset, name = model.dataset, model.name
+        work = transformation_work_table(name)
+        with self._transaction(model):
+            self._run(model, self.sql.drop("table", dataset, work))
+            for position, window in enumerate(windows):
+                query = self.sql.render(model.sql.text, dataset, name, window)
+                statement = self.sql.fill_partition(dataset, work, query, window.key, create=position == 0)
+                self._run(model, statement, embeds_sql=True)
+            new_columns = [c for c, _ in self.columns_of(model, dataset, work)]
+            inserted = int(self._query(model, self.sql.count(dataset, work))[0][0])
+            if existing is None:
+                self._run(model, self.sql.rename_table(dataset, work, name))
+                return inserted
+            existing_columns = [c for c, _ in self.columns_of(model, dataset, name)]
+            if existing != "table" or set(existing_columns) != set(new_columns):
+                shown_new = ", ".join(c for c in new_columns if c != PARTITION_COLUMN)
+                shown_old = ", ".join(c for c in existing_columns if c != PARTITION_COLUMN)
+                what = (
+                    f"{model.qualified} is a view"
+                    if existing != "table"
+                    else f"the query's columns ({shown_new}) differ from {model.qualified}'s ({shown_old})"
+                    if PARTITION_COLUMN in existing_columns
+                    else f"{model.qualified} was built before it had partitions (it has no "
+                    f"{PARTITION_COLUMN} column)"
+                )
+                raise ModelFailure(
+                    model,
+                    f"{what}; a partition run replaces only its window's rows and keeps the table: "
+                    f"drop {model.qualified} and backfill every partition (dwh backfill JOB --from "
+                    "FIRST --to LAST --all)",
+                    embeds_sql=False,
+                )
+            self._run(model, self.sql.delete_partitions(dataset, name, [w.key for w in windows]))
+            self._run(model, self.sql.insert_from(dataset, name, work, new_columns))
+            self._run(model, self.sql.drop("table", dataset, work))
+        return inserted
 
     def _insert_increment(self, model: ModelPlan) -> int:
         dataset, name = model.dataset, model.name
@@ -276,9 +325,14 @@ class StepOutcome:
 
 
 def build_models(
-    session: SqlSession, dialect: str, models: Sequence[ModelPlan], log: Callable[[str], None]
+    session: SqlSession,
+    dialect: str,
+    models: Sequence[ModelPlan],
+    log: Callable[[str], None],
+    windows: Sequence[Window] = (),
 ) -> StepOutcome:
-    """Build ``models`` (in build order); a failure skips the models that read it."""
+    """Build ``models`` (in build order; partitioned ones for ``windows``); a failure skips the
+    models that read it."""
     builder = ModelBuilder(session, dialect)
     outcome = StepOutcome()
     broken: set[str] = set()
@@ -297,7 +351,7 @@ def build_models(
             log(f"{model.qualified}: skipped, it reads {', '.join(blocked)} which failed in this step")
             continue
         try:
-            built = builder.build(model)
+            built = builder.build(model, windows)
         except ModelFailure as failure:
             broken.add(model.name)
             outcome.failures.append(failure)
@@ -330,9 +384,12 @@ class StepReport:
 
 
 def run_transformations(
-    context: dg.AssetExecutionContext, plan: TransformPlan, models: Sequence[ModelPlan]
+    context: dg.AssetExecutionContext,
+    plan: TransformPlan,
+    models: Sequence[ModelPlan],
+    windows: Sequence[Window] = (),
 ) -> StepReport:
-    """Build ``models`` of ``plan``'s destination (one attempt).
+    """Build ``models`` of ``plan``'s destination (one attempt); partitioned models for ``windows``.
 
     Secrets are read now and masked in the step's logs and in the report's error.
     """
@@ -351,9 +408,16 @@ def run_transformations(
         )
         for m in models
     ]
+    span = ""
+    if windows:
+        span = (
+            f" for partition {windows[0].key}"
+            if len(windows) == 1
+            else f" for {len(windows)} partitions {windows[0].key} .. {windows[-1].key}"
+        )
     context.log.info(
         f"building {', '.join(m.qualified for m in models)} in {plan.destination.type} destination "
-        f"'{plan.destination.name}'"
+        f"'{plan.destination.name}'{span}"
     )
     outcome = StepOutcome()
     connect_failure: str | None = None
@@ -363,7 +427,7 @@ def run_transformations(
                 destination_write_lock(plan.destination, plan.local_path, context.log.info),
                 open_session(plan.destination, ctx) as session,
             ):
-                outcome = build_models(session, models[0].dialect, models, context.log.info)
+                outcome = build_models(session, models[0].dialect, models, context.log.info, windows)
         except Exception as exc:
             connect_failure = redactor.redact(f"{type(exc).__name__}: {exc}")
     results: list[dg.MaterializeResult] = [

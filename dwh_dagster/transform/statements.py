@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlglot import exp
 
+from dwh_dagster.config.models.partitions import PARTITION_COLUMN
+from dwh_dagster.config.models.transformations import END_TOKEN, START_TOKEN
 from dwh_dagster.config.sql import THIS_TOKEN
 
 SQL_FIRST_LINE = 2
@@ -31,6 +34,15 @@ def strip_statement(sql: str) -> str:
 
 
 @dataclass(frozen=True)
+class Window:
+    """One partition of a model: its key and its bounds (``start`` inclusive, ``end`` exclusive)."""
+
+    key: str
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
 class Statements:
     """Statement builders for one dialect."""
 
@@ -44,9 +56,32 @@ class Statements:
         """A quoted ``dataset.table``."""
         return f"{self.name(dataset)}.{self.name(table)}"
 
-    def render(self, sql: str, dataset: str, table: str) -> str:
-        """The model's query with ``{this}`` naming its table."""
-        return strip_statement(sql.replace(THIS_TOKEN, self.table(dataset, table)))
+    def timestamp(self, value: datetime) -> str:
+        """A timestamp-with-time-zone literal (``CAST('2024-01-01 00:00:00+00:00' AS TIMESTAMPTZ)``)."""
+        literal = exp.Literal.string(value.isoformat(sep=" "))
+        return exp.cast(literal, exp.DataType.build("timestamptz")).sql(dialect=self.dialect)
+
+    def render(self, sql: str, dataset: str, table: str, window: Window | None = None) -> str:
+        """The model's query with ``{this}`` naming its table and, for a partition, ``{start}``
+        and ``{end}`` its window's bounds."""
+        text = sql.replace(THIS_TOKEN, self.table(dataset, table))
+        if window is not None:
+            text = text.replace(START_TOKEN, self.timestamp(window.start))
+            text = text.replace(END_TOKEN, self.timestamp(window.end))
+        return strip_statement(text)
+
+    def fill_partition(self, dataset: str, table: str, query: str, key: str, *, create: bool) -> str:
+        """Create ``table`` from (or insert into it) the query's rows with their partition key
+        ``key``; the query starts on line 2."""
+        target = self.table(dataset, table)
+        head = f"CREATE TABLE {target} AS" if create else f"INSERT INTO {target}"
+        tagged = f"{_literal(key)} AS {self.name(PARTITION_COLUMN)}"
+        return f"{head} SELECT *, {tagged} FROM (\n{query}) AS _dwh_window"
+
+    def delete_partitions(self, dataset: str, table: str, keys: Sequence[str]) -> str:
+        """Delete the rows of the given partitions."""
+        listed = ", ".join(_literal(k) for k in keys)
+        return f"DELETE FROM {self.table(dataset, table)} WHERE {self.name(PARTITION_COLUMN)} IN ({listed})"
 
     def create_schema(self, dataset: str) -> str:
         """Create the dataset when missing."""

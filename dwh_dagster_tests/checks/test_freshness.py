@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -32,16 +31,6 @@ ORDERS = dg.AssetKey(["ds_orders", "t_orders"])
 ITEMS = dg.AssetKey(["ds_orders", "t_items"])
 CUSTOMERS = dg.AssetKey(["ds_customers", "t_customers"])
 REVENUE = dg.AssetKey(["analytics", "revenue"])
-
-
-@pytest.fixture
-def server() -> Iterator[HTTPServer]:
-    """A threaded HTTP server on 127.0.0.1 that records every request."""
-    http = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    http.start()
-    yield http
-    http.clear()
-    http.stop()
 
 
 def write_fresh_project(write_project: WriteProject, server: HTTPServer | None) -> Path:

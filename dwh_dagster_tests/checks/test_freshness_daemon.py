@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -31,16 +30,6 @@ HOOK = "/stale"
 KEY = dg.AssetKey(["ds_events", "events"])
 STALE_TIMEOUT = 150  # seconds: the 1-minute window, then the daemon's and the sensor's ticks
 QUIET_TICKS = 10  # seconds after the message in which no second one may come (5 sensor ticks)
-
-
-@pytest.fixture
-def server() -> Iterator[HTTPServer]:
-    """A threaded HTTP server on 127.0.0.1 that records every request."""
-    http = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    http.start()
-    yield http
-    http.clear()
-    http.stop()
 
 
 def test_a_table_turns_stale_under_the_daemon_and_is_reported_once(

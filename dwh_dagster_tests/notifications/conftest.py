@@ -19,16 +19,6 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request
 
 
-@pytest.fixture
-def server() -> Iterator[HTTPServer]:
-    """A threaded HTTP server on 127.0.0.1 that records every request."""
-    http = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    http.start()
-    yield http
-    http.clear()
-    http.stop()
-
-
 def url_of(server: HTTPServer, path: str) -> str:
     return f"http://127.0.0.1:{server.port}{path}"
 

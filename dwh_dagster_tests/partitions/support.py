@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -134,3 +135,55 @@ def day_keys(first: str, count: int) -> list[str]:
     """``count`` consecutive day keys from ``first``."""
     start = datetime.fromisoformat(first)
     return [(start + timedelta(days=i)).strftime("%Y-%m-%d") for i in range(count)]
+
+
+DAILY = "{type: daily, start: '2024-01-01'}"
+
+DAILY_AMOUNTS = f"""
+    transformation:
+      name: daily_amounts
+      destination: wh
+      dataset_name: marts
+      partitions: {DAILY}
+      sql: |
+        select cast(updated_at at time zone 'UTC' as date) as day, count(*) as events,
+               sum(amount) as amount
+        from api.events
+        where updated_at >= {{start}} and updated_at < {{end}}
+        group by all
+"""
+
+
+def write_models_project(
+    write_project: WriteProject, server: HTTPServer, files: dict[str, str] | None = None
+) -> Path:
+    """The events project, with model ``marts.daily_amounts`` (daily, like ``api.events``) in
+    ``events_job``; ``files`` add or replace files."""
+    defs_dir = write_events_project(write_project, server)
+    written = {
+        "transformations/daily_amounts.yaml": DAILY_AMOUNTS,
+        "jobs/events_job.yaml": (
+            "job: {name: events_job, pipelines: [{name: load_events}], "
+            "transformations: [{name: daily_amounts}]}\n"
+        ),
+    }
+    written.update(files or {})
+    write_project(written)
+    return defs_dir
+
+
+def daily_amounts_rows(defs_dir: Path) -> list[tuple[object, ...]]:
+    """``(day, events, amount, _dwh_partition)`` of ``marts.daily_amounts``, by day."""
+    return duckdb_rows(
+        defs_dir.parent / "wh.duckdb",
+        "select strftime(day, '%Y-%m-%d'), events, amount, _dwh_partition "
+        "from marts.daily_amounts order by day",
+    )
+
+
+def expected_daily_amounts(api: DatedApi, days: list[str]) -> list[tuple[object, ...]]:
+    """What ``marts.daily_amounts`` must hold after building ``days``."""
+    by_day: dict[str, list[int]] = defaultdict(list)
+    for day in days:
+        by_day[day] = [r["amount"] for r in api.on_day(day)]
+    return [(day, len(v), sum(v), day) for day, v in sorted(by_day.items()) if v]

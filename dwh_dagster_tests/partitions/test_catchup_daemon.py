@@ -5,7 +5,6 @@ range of neighbouring ones), and they load exactly those days."""
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,15 +27,6 @@ from dwh_dagster_tests.processes import running, wait_for
 pytestmark = pytest.mark.slow  # end to end: real processes, servers or many runs; see README Tests
 
 TIMEOUT = 240  # seconds: the next minute's tick, then the runs
-
-
-@pytest.fixture
-def server() -> Iterator[HTTPServer]:
-    http = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    http.start()
-    yield http
-    http.clear()
-    http.stop()
 
 
 def test_catchup_launches_the_missed_partitions_under_the_daemon(

@@ -4,7 +4,6 @@ every missed one (a range per run with ``backfill: single_run``, one run each wi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,15 +17,6 @@ from dwh_dagster_tests.conftest import RunJob, WriteProject
 from dwh_dagster_tests.partitions.support import DatedApi, serve, write_events_project
 
 TICK = datetime(2024, 1, 10, 1, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def server() -> Iterator[HTTPServer]:
-    http = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    http.start()
-    yield http
-    http.clear()
-    http.stop()
 
 
 @pytest.fixture

@@ -7,8 +7,6 @@ only; the pipeline's moving cursor is not touched by partition runs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from pytest_httpserver import HTTPServer
 
@@ -17,29 +15,9 @@ from dwh_dagster_tests.partitions.support import (
     DatedApi,
     day_keys,
     expected_rows,
-    serve,
     table_rows,
     write_events_project,
 )
-
-
-@pytest.fixture
-def server() -> Iterator[HTTPServer]:
-    """A threaded HTTP server on 127.0.0.1."""
-    http = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    http.start()
-    yield http
-    http.clear()
-    http.stop()
-
-
-@pytest.fixture
-def api(server: HTTPServer) -> DatedApi:
-    """40 days of records, four a day, served at /events."""
-    dated = DatedApi()
-    dated.fill(40)
-    serve(server, dated)
-    return dated
 
 
 def test_one_partition_loads_only_its_window(

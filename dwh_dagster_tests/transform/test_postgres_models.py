@@ -5,11 +5,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import pytest
 
+from dwh_dagster.config.loader import load_project
+from dwh_dagster.definitions import build_definitions
 from dwh_dagster_tests.conftest import WriteProject
 from dwh_dagster_tests.postgres_support import PG_USER, pg_query, unique_schema
 from dwh_dagster_tests.transform.test_duckdb_models import failure_message, materialize, metadata
@@ -207,3 +211,42 @@ def test_checks_of_a_model_run_in_postgres_with_exact_failing_counts(
         "recent": (False, 1),  # customer 1's order of 2024-01-01
     }
     assert pg_query(f'select count(*) from "{an}".copy') == [(3,)]  # the data stays
+
+
+def test_a_partitioned_model_replaces_its_windows_in_postgres(project: Any, schemas: tuple[str, str]) -> None:
+    raw, an = schemas
+    root = project(
+        daily=model(
+            "daily",
+            raw,
+            f"select day, sum(amount) as revenue from {raw}.orders "
+            "where day >= {start} and day < {end} group by day",
+            extra="  partitions: {type: daily, start: '2024-01-01'}\n",
+        )
+    )
+    defs = build_definitions(load_project(root))
+    job = defs.resolve_implicit_global_asset_job_def()
+    key = dg.AssetKey([an, "daily"])
+
+    def run(**kwargs: Any) -> None:
+        with dg.DagsterInstance.ephemeral() as instance:
+            result = job.execute_in_process(instance=instance, asset_selection=[key], **kwargs)
+        assert result.success
+
+    run(partition_key="2024-01-02")  # the table is created from its first partition
+    table = f'"{an}".daily'
+    assert pg_query(f"select day::text, revenue, _dwh_partition from {table}") == [
+        ("2024-01-02", Decimal("12.5"), "2024-01-02")
+    ]
+    pg_query(f"insert into \"{raw}\".orders values (4, 2, '2024-01-02', 1), (5, 2, '2024-01-03', 2)")
+    run(
+        tags={
+            "dagster/asset_partition_range_start": "2024-01-01",
+            "dagster/asset_partition_range_end": "2024-01-03",
+        }
+    )
+    assert pg_query(f"select day::text, revenue, _dwh_partition from {table} order by day") == [
+        ("2024-01-01", Decimal("10"), "2024-01-01"),
+        ("2024-01-02", Decimal("13.5"), "2024-01-02"),
+        ("2024-01-03", Decimal("2"), "2024-01-03"),
+    ]

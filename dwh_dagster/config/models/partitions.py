@@ -54,6 +54,12 @@ class Partitions(StrictModel):
         "incremental `cursor_field` when omitted.",
     )
 
+    def windows(self) -> tuple[str, datetime, int, str]:
+        """What makes the windows (and Dagster's partitions): equal for two spellings whose
+        partitions are the same, whatever their ``cursor_field``."""
+        timezone = "UTC" if self.timezone.lower() == "utc" else self.timezone
+        return (self.type, parse_start(self.start), self.end_offset, timezone)
+
     @field_validator("start")
     @classmethod
     def _start_is_a_date(cls, value: str) -> str:
@@ -79,6 +85,14 @@ class Partitions(StrictModel):
             )
             raise ValueError(f"'{value}' is not an IANA time zone; {hint}") from None
         return value
+
+
+def describe_partitions(partitions: Partitions | None) -> str:
+    """``daily from 2024-01-01 (UTC)`` or ``not partitioned``."""
+    if partitions is None:
+        return "not partitioned"
+    offset = f", end_offset {partitions.end_offset}" if partitions.end_offset else ""
+    return f"{partitions.type} from {partitions.start} ({partitions.timezone}{offset})"
 
 
 def partitions_field(description: str) -> Any:

@@ -16,9 +16,19 @@ from dwh_dagster.config.models.base import (
 )
 from dwh_dagster.config.models.checks import Check
 from dwh_dagster.config.models.freshness import Freshness, freshness_field
+from dwh_dagster.config.models.partitions import (
+    BackfillPolicyName,
+    Partitions,
+    backfill_field,
+    partitions_field,
+)
 
 Materialization = Literal["table", "view", "incremental"]
 MATERIALIZATIONS: tuple[str, ...] = ("table", "view", "incremental")
+PartitionMappingName = Literal["window", "all", "latest"]
+PARTITION_MAPPINGS: tuple[str, ...] = ("window", "all", "latest")
+START_TOKEN = "{start}"
+END_TOKEN = "{end}"
 
 
 class SqlTransformation(StrictModel):
@@ -90,6 +100,20 @@ class SqlTransformation(StrictModel):
     freshness: Freshness | None = freshness_field(
         "How old the model's table may get (`{warn_after: 2h, fail_after: 6h}`); Dagster's daemon "
         "marks it stale past `fail_after` and its jobs' failure channels get one message per breach."
+    )
+    partitions: Partitions | None = partitions_field(
+        "Build the model one time window at a time (`{type: daily, start: '2024-01-01'}`): a "
+        "partition run replaces that window's rows, computed by the SQL with `{start}` and `{end}` "
+        "(the window's bounds, timestamps with time zone; `start` inclusive, `end` exclusive). "
+        "`materialized: table` only; `cursor_field` does not apply."
+    )
+    backfill: BackfillPolicyName = backfill_field()
+    partition_mapping: dict[str, PartitionMappingName] = Field(
+        default_factory=dict,
+        description="How a partition of this model maps to the partitions of a partitioned table it "
+        "reads (`{demo.orders: window}`), needed where the two are partitioned differently: `window` "
+        "(the partitions that overlap this one's window), `all` (every partition) or `latest` (the "
+        "last one). Tables partitioned as this model is map partition to partition.",
     )
     environments: EnvironmentOverlays | None = environments_field()
 

@@ -22,6 +22,7 @@ from dwh_dagster.config.models.checks import (
     UniqueCheck,
     check_name,
 )
+from dwh_dagster.config.models.partitions import PARTITION_COLUMN
 from dwh_dagster.config.rules.transformations import incomplete_index
 from dwh_dagster.config.sql import DIALECT_BY_DESTINATION, analyze_select, check_condition, output_columns
 
@@ -215,5 +216,7 @@ def check_checks(index: ProjectIndex) -> list[ConfigError]:
             text = lineage.sql.get(tobj.name)
             columns = output_columns(text.text, dialect) if text is not None else None
             if columns:
+                if model.partitions is not None:  # each row's partition key, added by the build
+                    columns = [*columns, PARTITION_COLUMN]
                 _check_columns_exist(tobj, model.checks, columns, errors)
     return errors
