@@ -65,7 +65,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from machine import load_average
+from machine import load_average, publish
 from machine import machine_info as shared_machine_info
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -763,12 +763,7 @@ def main(argv: list[str] | None = None) -> int:
     except BenchmarkError as exc:
         print(f"benchmark aborted: {exc}", file=sys.stderr)
         return 2
-    print(render(report))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {out}")
-    missed = [t for t in report["targets"] if t["passed"] is False]
-    return 1 if args.strict and missed else 0
+    return publish(report, render(report), out, args.strict)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 
@@ -33,3 +35,14 @@ def machine_info(packages: Iterable[str]) -> dict[str, Any]:
         **{package: package_version(package) for package in packages},
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def publish(report: dict[str, Any], text: str, out: Path, strict: bool) -> int:
+    """Print ``text`` (the rendered report), write ``report`` as JSON to ``out``; the exit code:
+    1 when ``strict`` and a target was missed, else 0."""
+    print(text)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {out}")
+    missed = [t for t in report["targets"] if t["passed"] is False]
+    return 1 if strict and missed else 0

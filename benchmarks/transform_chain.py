@@ -48,7 +48,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from machine import load_average
+from machine import load_average, publish
 from machine import machine_info as shared_machine_info
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -603,12 +603,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"kept {work}", file=sys.stderr)
         else:
             shutil.rmtree(work, ignore_errors=True)
-    print(render(report))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {args.out}")
-    missed = [t for t in report["targets"] if t["passed"] is False]
-    return 1 if args.strict and missed else 0
+    return publish(report, render(report), args.out, args.strict)
 
 
 if __name__ == "__main__":

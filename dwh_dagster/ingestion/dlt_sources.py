@@ -24,8 +24,8 @@ from dwh_dagster.ingestion.arrow_pages import add_arrow_pages_step, parse_json_o
 from dwh_dagster.ingestion.partitioning import (
     PartitionKeyStep,
     PartitionWindow,
+    add_partition_steps,
     partition_hints,
-    partition_incremental,
 )
 
 if TYPE_CHECKING:
@@ -369,10 +369,10 @@ def _partition_resource(dlt_source: DltSource, source: SourceModel, name: str, c
     if cursor is None or ctx.window is None:
         return
     resource = dlt_source.resources[name]
-    resource.add_map(PartitionKeyStep(ctx.window.partitions, cursor, name))
-    if not isinstance(source, SqlDatabaseSource):
-        # a step of its own after the key: set as a hint, rest_api would bind it to its cursor params
-        resource.add_step(partition_incremental(ctx.window))
+    # sql_database tables are bounded in the database (a bounded incremental on the cursor column);
+    # the others by dlt's bounded incremental on the partition column, after the keys
+    window = None if isinstance(source, SqlDatabaseSource) else ctx.window
+    add_partition_steps(resource, PartitionKeyStep(ctx.window.partitions, cursor, name), window)
     resource.apply_hints(**partition_hints(find_resource(source, name).primary_key))
 
 

@@ -64,7 +64,7 @@ def _parse(value: str) -> datetime | date:
 
 @dataclass(frozen=True)
 class PartitionKeyStep:
-    """A dlt map step: each record (or Arrow table) gets its ``_dwh_partition`` from ``cursor_field``.
+    """Each record, page of records or Arrow table gets its ``_dwh_partition`` from ``cursor_field``.
 
     Aware timestamps are converted to the partitions' time zone, naive ones are taken as wall-clock
     times there, dates are their own day; ISO strings are parsed. A record without a cursor value,
@@ -101,10 +101,16 @@ class PartitionKeyStep:
         )
 
     def __call__(self, item: Any) -> Any:
-        if isinstance(item, dict):
-            item[PARTITION_COLUMN] = self.key(item.get(self.cursor_field))
-            return item
-        return self._arrow(item)
+        """A record, a list of them (a page) or an Arrow table, with keys."""
+        if isinstance(item, list):
+            return [self._record(record) for record in item]
+        return self._record(item)
+
+    def _record(self, record: Any) -> Any:
+        if not isinstance(record, dict):
+            return self._arrow(record)
+        record[PARTITION_COLUMN] = self.key(record.get(self.cursor_field))
+        return record
 
     def _arrow(self, table: Any) -> Any:
         import pyarrow as pa
@@ -189,17 +195,38 @@ def partition_hints(primary_key: str | Sequence[str] | None) -> dict[str, Any]:
     return hints
 
 
-def partition_incremental(window: PartitionWindow) -> Any:
-    """dlt's bounded incremental on the partition column: the records of the window only."""
-    import dlt
+KEY_STEP_AFFINITY = 1.07
+WINDOW_STEP_AFFINITY = 1.08
+"""Where the partition steps sit among a resource's steps: behind the page-to-Arrow step (1.05),
+so that both work on whole Arrow pages (vectorized, no Python per row), and ahead of
+``add_limit`` (1.1): first the key, then dlt's incremental bounded by the window."""
 
-    return dlt.sources.incremental(
+
+def add_partition_steps(resource: Any, step: PartitionKeyStep, window: PartitionWindow | None) -> None:
+    """Append the key step to a dlt resource and, with a ``window``, dlt's incremental bounded by
+    it on the partition column (no state: the pipeline's moving cursor is neither read nor moved)."""
+    import dlt
+    from dlt.extract.items_transform import ItemTransform
+
+    class _PartitionKeys(ItemTransform[Any, Any]):
+        placement_affinity = KEY_STEP_AFFINITY
+
+        def __call__(self, item: Any, meta: Any = None) -> Any:
+            return step(item)
+
+    resource.add_step(_PartitionKeys(step))
+    if window is None:
+        return
+    bounded = dlt.sources.incremental(
         PARTITION_COLUMN,
         initial_value=window.start_key,
         end_value=window.end_key,
         range_start="closed",
         range_end="open",
+        primary_key=(),  # exact bounds: no de-duplication of the rows at the start value
     )
+    bounded.placement_affinity = WINDOW_STEP_AFFINITY  # type: ignore[misc]
+    resource.add_step(bounded)
 
 
 def delete_stale_rows(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dagster as dg
 import pytest
 from pytest_httpserver import HTTPServer
 
+from dwh_dagster.backfill_command import RANGE_RUN_SETTINGS
 from dwh_dagster.cli import main
 from dwh_dagster_tests.conftest import WriteProject
 from dwh_dagster_tests.partitions.support import (
@@ -51,8 +53,18 @@ def test_a_single_run_backfill_loads_the_range_in_one_run_and_resumes(
     assert main([*args, "--all"]) == 0
     out = capsys.readouterr().out
     assert "30 to load" in out
-    assert len(_runs(next(line for line in out.splitlines() if line.startswith("backfill ")))) == 1
+    (whole,) = _runs(next(line for line in out.splitlines() if line.startswith("backfill ")))
     assert table_rows(defs_dir) == expected_rows(api, days)
+    with dg.DagsterInstance.get() as instance:
+        planned = instance.get_records_for_run(
+            whole.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED
+        ).records
+        materialized = instance.get_records_for_run(
+            whole.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=100
+        ).records
+    assert len(planned) == 1  # one planned event for the range (RANGE_RUN_SETTINGS), not 30
+    assert len(materialized) == 30  # one per partition, as Dagster records them
+    assert not set(RANGE_RUN_SETTINGS) & set(os.environ)  # set for the backfill only
 
 
 def test_a_per_partition_backfill_goes_on_after_a_failure_and_retries_it(
