@@ -125,7 +125,7 @@ class ModelBuilder:
 
     def columns_of(self, model: ModelPlan, dataset: str, name: str) -> tuple[tuple[str, str], ...]:
         """Column names and types."""
-        return tuple((str(n), str(t)) for n, t in self._query(model, self.sql.columns(dataset, name)))
+        return tuple((str(n), str(t)) for n, t in self._query(model, self.sql.describe(dataset, name)))
 
     def build(self, model: ModelPlan, windows: Sequence[Window] = ()) -> BuiltModel:
         """Build one model (a partitioned one: the partitions of ``windows``); raises
@@ -324,6 +324,31 @@ class StepOutcome:
     the data stays as it is until the next run)."""
 
 
+class ProgressLog:
+    """A step's progress lines, written at most once every ``every`` seconds, several lines in
+    one message: each message is an event in Dagster's event log (some ms each), so a chain of
+    quick models writes one, and a model that takes longer than that gets a message of its own."""
+
+    def __init__(self, log: Callable[[str], None], every: float = 1.0) -> None:
+        self._log = log
+        self._every = every
+        self._lines: list[str] = []
+        self._last = time.monotonic()
+
+    def add(self, line: str, *, now: bool = False) -> None:
+        """Add a line; ``now``: write it (and those before it) at once."""
+        self._lines.append(line)
+        if now or time.monotonic() - self._last >= self._every:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the lines not written yet."""
+        if self._lines:
+            self._log("\n".join(self._lines))
+            self._lines = []
+        self._last = time.monotonic()
+
+
 def build_models(
     session: SqlSession,
     dialect: str,
@@ -337,39 +362,49 @@ def build_models(
     outcome = StepOutcome()
     broken: set[str] = set()
     failed_checks: dict[str, str] = {}
+    progress = ProgressLog(log)
     for model in models:
         held = [f"{name} ({failed_checks[name]})" for name in model.reads_models if name in failed_checks]
         if held:
             failed_checks[model.name] = "upstream check"
             outcome.blocked.append((model, ", ".join(held)))
-            log(f"{model.qualified}: not built, a blocking check failed on what it reads: {', '.join(held)}")
+            progress.add(
+                f"{model.qualified}: not built, a blocking check failed on what it reads: {', '.join(held)}",
+                now=True,
+            )
             continue
         blocked = [name for name in model.reads_models if name in broken]
         if blocked:
             broken.add(model.name)
             outcome.skipped.append((model, ", ".join(blocked)))
-            log(f"{model.qualified}: skipped, it reads {', '.join(blocked)} which failed in this step")
+            progress.add(
+                f"{model.qualified}: skipped, it reads {', '.join(blocked)} which failed in this step",
+                now=True,
+            )
             continue
         try:
             built = builder.build(model, windows)
         except ModelFailure as failure:
             broken.add(model.name)
             outcome.failures.append(failure)
-            log(failure.describe())
+            progress.add(failure.describe(), now=True)
             continue
         outcome.built.append(built)
         extra = f", {built.rows_inserted} rows inserted" if built.rows_inserted is not None else ""
-        log(f"{model.qualified}: {built.action}, {built.row_count} rows{extra} in {built.seconds:.2f} s")
+        progress.add(
+            f"{model.qualified}: {built.action}, {built.row_count} rows{extra} in {built.seconds:.2f} s"
+        )
         if model.checks:
             results = [
                 evaluate_check(session, builder.sql, model.dataset, model.name, plan) for plan in model.checks
             ]
             outcome.checks[model.name] = results
-            for result in results:
-                log(f"{model.qualified}: {result.describe()}")
             blocking = [r.plan.name for r in results if r.blocks]
+            for result in results:
+                progress.add(f"{model.qualified}: {result.describe()}", now=bool(blocking))
             if blocking:
                 failed_checks[model.name] = ", ".join(blocking)
+    progress.flush()
     return outcome
 
 

@@ -338,3 +338,28 @@ def test_the_sql_and_its_file_show_on_the_asset(project: Any) -> None:
     assert {d.asset_key for d in spec.deps} == {dg.AssetKey(["raw", "orders"])}
     external = defs.resolve_asset_graph().get(dg.AssetKey(["raw", "orders"]))
     assert not external.is_materializable
+
+
+def test_quick_models_report_in_one_message_and_a_failure_at_once(project: Any) -> None:
+    """Each log message is an event of the run (some ms each): quick models share one message,
+    a failure is written when it happens, before the models after it are built."""
+    root = project(
+        a=model("a", "select order_id from raw.orders"),
+        b=model("b", "select order_id from analytics.a"),
+        c=model("c", "select no_such_column from analytics.b"),
+        d=model("d", "select 1 as one"),
+    )
+    database = root.parent / "wh.duckdb"
+    plan = build_transform_plans(load_project(root))[0]
+    messages: list[str] = []
+    session = DuckDbSession(database)
+    try:
+        outcome = build_models(session, "duckdb", plan.models, messages.append)
+    finally:
+        session.close()
+    assert [f.model.name for f in outcome.failures] == ["c"]
+    assert len(messages) == 2
+    first, last = (m.splitlines() for m in messages)
+    assert [line.split(":")[0] for line in first[:2]] == ["analytics.a", "analytics.b"]
+    assert "transformation 'c' (analytics.c) failed" in first[2]
+    assert last == [line for line in last if line.startswith("analytics.d: table created, 1 rows in ")]
