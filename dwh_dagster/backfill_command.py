@@ -23,7 +23,9 @@ from dwh_dagster.automation.common import Partitioning
 from dwh_dagster.automation.schedules import RANGE_END_TAG, RANGE_START_TAG, contiguous_ranges
 from dwh_dagster.config.errors import did_you_mean
 from dwh_dagster.config.resolved import ResolvedProject
-from dwh_dagster.run_command import instance_for_runs, known_job
+from dwh_dagster.console import console_run_config, failure_summary, with_console
+from dwh_dagster.instance import describe_instance, instance_for_runs, ui_url
+from dwh_dagster.run_command import known_job
 
 BACKFILL_TAG = "dwh/backfill"
 RANGE_RUN_SETTINGS = {
@@ -97,6 +99,8 @@ def backfill_job(
     last: str,
     reload_all: bool = False,
     log_level: str = "WARNING",
+    ephemeral: bool = False,
+    verbose: bool = False,
 ) -> int:
     """Load the partitions ``first`` to ``last`` of ``job_name``; print one line per partition;
     0 when all of them are loaded, 1 when one failed (re-run the same command to retry those)."""
@@ -111,9 +115,10 @@ def backfill_job(
     wanted = keys[keys.index(first) : keys.index(last) + 1]
     job = build_definitions(project).resolve_job_def(job_name)
     backfill_id = uuid.uuid4().hex[:12]
-    run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    job = with_console(job)
+    run_config = console_run_config(log_level, verbose)
     failed: list[str] = []
-    with range_run_settings(), instance_for_runs() as instance:
+    with range_run_settings(), instance_for_runs(project.root_dir, ephemeral=ephemeral) as instance:
         done = set() if reload_all else materialized_everywhere(instance, partitioning)
         todo = [key for key in wanted if key not in done]
         skipped = len(wanted) - len(todo)
@@ -144,10 +149,15 @@ def backfill_job(
                 print(f"  {key}  {state}  (run {result.run_id}, {position}/{len(batches)})")
             if not result.success:
                 failed += batch
-                for failure in (e for e in result.all_events if e.is_step_failure):
-                    error = failure.event_specific_data.error  # type: ignore[union-attr]
-                    message = error.message.strip().splitlines()[0] if error else "unknown error"
-                    print(f"    FAILED {failure.step_key}: {message}", file=sys.stderr)
+                for line in failure_summary([result]):
+                    print(f"    {line}", file=sys.stderr)
+    if ephemeral:
+        print("the runs were kept in memory only (--ephemeral): they do not show in the UI")
+    else:
+        print(
+            f"in the UI: {ui_url('runs')}, tag {BACKFILL_TAG}={backfill_id} "
+            f"(runs are kept in {describe_instance(project.root_dir)})"
+        )
     if failed:
         print(f"backfill {backfill_id}: {len(failed)} partitions failed; the same command retries them")
         return 1

@@ -68,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
         "key: 'customer_revenue+' is the model and everything downstream (within JOB when given)",
     )
     run.add_argument("--log-level", default="INFO", help="Dagster console log level (default: INFO)")
+    _run_options(run)
     run.add_argument(
         "--partition",
         metavar="KEY",
@@ -82,11 +83,13 @@ def _parser() -> argparse.ArgumentParser:
         "--all", dest="reload_all", action="store_true", help="reload partitions already loaded too"
     )
     backfill.add_argument("--log-level", default="warning", help="console log level (default: warning)")
+    _run_options(backfill)
     check = sub.add_parser("check", help="run only the checks of a job's tables on the data as it is")
     _common(check)
     check.add_argument("job", nargs="?", metavar="JOB", help="the job whose tables are checked")
     check.add_argument("--select", metavar="SEL", help="the tables whose checks run (asset selection syntax)")
     check.add_argument("--log-level", default="warning", help="console log level (default: warning)")
+    _run_options(check)
     dbt_parse = sub.add_parser(
         "dbt-parse", help="write the manifest of dbt transformations (dbt parse with the generated profile)"
     )
@@ -208,6 +211,20 @@ def _cmd_docs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="print the full traceback of each error (the Dagster event log always has it)",
+    )
+    parser.add_argument(
+        "--ephemeral",
+        action="store_true",
+        help="keep the runs in memory only: nothing is written and nothing shows in the UI "
+        "(default: the instance of DAGSTER_HOME, else of the project's dagster.yaml, as dagster dev)",
+    )
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from dwh_dagster.run_command import run_job
 
@@ -215,7 +232,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print("error: name a JOB, or --select the assets to run", file=sys.stderr)
         return 2
     return run_job(
-        _load(args), args.job, log_level=args.log_level.upper(), select=args.select, partition=args.partition
+        _load(args),
+        args.job,
+        log_level=args.log_level.upper(),
+        select=args.select,
+        partition=args.partition,
+        ephemeral=args.ephemeral,
+        verbose=args.verbose,
     )
 
 
@@ -223,7 +246,14 @@ def _cmd_backfill(args: argparse.Namespace) -> int:
     from dwh_dagster.backfill_command import backfill_job
 
     return backfill_job(
-        _load(args), args.job, args.first, args.last, args.reload_all, log_level=args.log_level.upper()
+        _load(args),
+        args.job,
+        args.first,
+        args.last,
+        args.reload_all,
+        log_level=args.log_level.upper(),
+        ephemeral=args.ephemeral,
+        verbose=args.verbose,
     )
 
 
@@ -233,7 +263,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if args.job is None and args.select is None:
         print("error: name a JOB, or --select the tables whose checks run", file=sys.stderr)
         return 2
-    return check_job(_load(args), args.job, log_level=args.log_level.upper(), select=args.select)
+    return check_job(
+        _load(args),
+        args.job,
+        log_level=args.log_level.upper(),
+        select=args.select,
+        ephemeral=args.ephemeral,
+        verbose=args.verbose,
+    )
 
 
 def _cmd_dbt_parse(args: argparse.Namespace) -> int:

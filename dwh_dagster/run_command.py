@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
@@ -10,17 +9,12 @@ import dagster as dg
 
 from dwh_dagster.config.errors import did_you_mean, list_choices
 from dwh_dagster.config.resolved import ResolvedProject
+from dwh_dagster.console import console_run_config, failure_summary, with_console
+from dwh_dagster.instance import describe_instance, instance_for_runs, run_url
 
 
 class UnknownJobError(ValueError):
     """``dwh run`` was given a job name the project does not define."""
-
-
-def instance_for_runs() -> dg.DagsterInstance:
-    """The instance in DAGSTER_HOME when set (runs show in the UI), else an ephemeral one."""
-    if os.environ.get("DAGSTER_HOME"):
-        return dg.DagsterInstance.get()
-    return dg.DagsterInstance.ephemeral()
 
 
 def _value(entry: Any) -> Any:
@@ -95,23 +89,34 @@ def _partition_to_run(project: ResolvedProject, job_name: str | None, partition:
     return latest
 
 
+def where_to_see(project: ResolvedProject, run_id: str, ephemeral: bool) -> str:
+    """The line that says where a run can be seen: its UI link and its instance."""
+    if ephemeral:
+        return "the run was kept in memory only (--ephemeral): it does not show in the UI"
+    return f"in the UI: {run_url(run_id)} (runs are kept in {describe_instance(project.root_dir)})"
+
+
 def run_job(
     project: ResolvedProject,
     job_name: str | None,
     log_level: str = "INFO",
     select: str | None = None,
     partition: str | None = None,
+    ephemeral: bool = False,
+    verbose: bool = False,
 ) -> int:
     """Run ``job_name`` (or the ``select``-ed assets, or both: the selection within the job)
-    in-process; print each table with its row counts; 0 on success, 1 on failure. A partitioned
-    job loads ``partition`` (default: the latest complete one)."""
+    in-process on the project's instance (the UI's; ``ephemeral``: in memory); print each table
+    with its row counts; 0 on success, 1 on failure. A partitioned job loads ``partition``
+    (default: the latest complete one)."""
     job, keys = _job_and_keys(project, job_name, select)
+    job = with_console(job)
     partition_key = _partition_to_run(project, job_name, partition)
-    with instance_for_runs() as instance:
+    with instance_for_runs(project.root_dir, ephemeral=ephemeral) as instance:
         result = job.execute_in_process(
             instance=instance,
             raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+            run_config=console_run_config(log_level, verbose),
             tags={"dwh/launched_by": "dwh run", **({"dwh/select": select} if select else {})},
             asset_selection=keys,
             partition_key=partition_key,
@@ -134,14 +139,12 @@ def run_job(
         for table, loaded, total in sorted(rows):
             print(f"{table:<{width}}  {loaded!s:>12}  {total!s:>13}")
     print_checks(result)
-    failures = [e for e in result.all_events if e.is_step_failure]
-    for failure in failures:
-        error = failure.event_specific_data.error  # type: ignore[union-attr]
-        message = error.message.strip() if error else "unknown error"
-        print(f"FAILED {failure.step_key}: {message}", file=sys.stderr)
+    for line in failure_summary([result]):
+        print(line, file=sys.stderr)
     status = "succeeded" if result.success else "failed"
     label = job_name or SELECTION_JOB
     print(f"job {label} {status} (run {result.run_id}, environment {project.environment})")
+    print(where_to_see(project, result.run_id, ephemeral))
     return 0 if result.success else 1
 
 
@@ -174,11 +177,17 @@ def print_checks(*results: dg.ExecuteInProcessResult) -> None:
 
 
 def check_job(
-    project: ResolvedProject, job_name: str | None, log_level: str = "INFO", select: str | None = None
+    project: ResolvedProject,
+    job_name: str | None,
+    log_level: str = "INFO",
+    select: str | None = None,
+    ephemeral: bool = False,
+    verbose: bool = False,
 ) -> int:
     """``dwh check``: run only the checks of a job's tables (or of the ``select``-ed ones) on the
     data as it is, in-process; print them; 0 when no blocking check failed, else 1."""
     job, keys = _job_and_keys(project, job_name, select)
+    job = with_console(job)
     assets = set(keys) if keys else set(job.asset_layer.selected_asset_keys)
     checks = {key for key in job.asset_layer.asset_graph.asset_check_keys if key.asset_key in assets}
     label = job_name or SELECTION_JOB
@@ -192,22 +201,20 @@ def check_job(
     for key in checks:
         by_step.setdefault(graph.get(key.asset_key).assets_def.node_def.name, set()).add(key)
     results = []
-    with instance_for_runs() as instance:
+    with instance_for_runs(project.root_dir, ephemeral=ephemeral) as instance:
         for step in sorted(by_step):
             subset = job.get_subset(asset_selection=set(), asset_check_selection=by_step[step])
             results.append(
                 subset.execute_in_process(
                     instance=instance,
                     raise_on_error=False,
-                    run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+                    run_config=console_run_config(log_level, verbose),
                     tags={"dwh/launched_by": "dwh check", **({"dwh/select": select} if select else {})},
                 )
             )
     print_checks(*results)
-    for failure in (e for r in results for e in r.all_events if e.is_step_failure):
-        error = failure.event_specific_data.error  # type: ignore[union-attr]
-        message = error.message.strip() if error else "unknown error"
-        print(f"FAILED {failure.step_key}: {message}", file=sys.stderr)
+    for line in failure_summary(results):
+        print(line, file=sys.stderr)
     success = all(r.success for r in results)
     runs = ", ".join(r.run_id for r in results)
     print(f"checks of {label} {'passed' if success else 'failed'} (runs {runs})")

@@ -13,6 +13,7 @@ from typing import Any
 
 import dagster as dg
 
+from dwh_dagster.causes import first_line, innermost
 from dwh_dagster.config.naming import dlt_pipeline_name
 from dwh_dagster.config.secrets import SecretResolver
 from dwh_dagster.ingestion.dlt_destinations import build_dlt_destination, loader_file_format
@@ -183,7 +184,11 @@ def run_pipeline(context: dg.AssetExecutionContext, plan: LoadPlan) -> Iterator[
                 results = _load(context, plan, selected, ctx, work_dir)
         except Exception as exc:
             detail = "".join(traceback.format_exception(exc))[-_MAX_TRACE_CHARS:]
-            failure = redactor.redact(f"{type(exc).__name__}: {exc}\n\nTraceback (last part):\n{detail}")
+            cause = innermost(exc)
+            headline = f"{type(cause).__name__}: {first_line(cause)}"
+            if cause is not exc:
+                headline += f"\n\n{type(exc).__name__}: {exc}"
+            failure = redactor.redact(f"{headline}\n\nTraceback (last part):\n{detail}")
     if failure is not None:
         # raised outside the except block so that the original exception (and any secret in it)
         # is not chained onto this one
