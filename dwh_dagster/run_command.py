@@ -11,6 +11,7 @@ from dwh_dagster.config.errors import did_you_mean, list_choices
 from dwh_dagster.config.resolved import ResolvedProject
 from dwh_dagster.console import console_run_config, failure_summary, with_console
 from dwh_dagster.instance import describe_instance, instance_for_runs, run_url
+from dwh_dagster.preflight import preflight, touched_by
 
 
 class UnknownJobError(ValueError):
@@ -111,6 +112,13 @@ def run_job(
     (default: the latest complete one)."""
     job, keys = _job_and_keys(project, job_name, select)
     job = with_console(job)
+    pipelines, models = touched_by(project, [k.path for k in (keys or job.asset_layer.selected_asset_keys)])
+    problems = preflight(project, pipelines, models)
+    if problems:
+        for problem in problems:
+            print(problem.headline(), file=sys.stderr)
+        print(f"run not started: {len(problems)} problem(s) to fix first", file=sys.stderr)
+        return 2
     partition_key = _partition_to_run(project, job_name, partition)
     with instance_for_runs(project.root_dir, ephemeral=ephemeral) as instance:
         result = job.execute_in_process(
