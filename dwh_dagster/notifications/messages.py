@@ -7,12 +7,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 UI_URL_VAR = "DWH_UI_URL"
-ERROR_LINES = 5
 
 
 @dataclass(frozen=True)
 class FailedStep:
-    """A step that failed, with the first lines of its error."""
+    """A step that failed, with its error's cause on one line."""
 
     step: str
     error: str
@@ -110,11 +109,6 @@ def format_duration(seconds: float) -> str:
     if hours:
         return f"{hours}h {minutes:02d}m {secs:02d}s"
     return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
-
-
-def first_lines(text: str, count: int = ERROR_LINES) -> str:
-    """The first ``count`` non-empty lines of an error message."""
-    return "\n".join([line for line in text.strip().splitlines() if line.strip()][:count])
 
 
 def ui_url(channel_url: str | None) -> str | None:

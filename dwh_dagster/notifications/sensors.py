@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from dwh_dagster.automation.common import JobTarget
+from dwh_dagster.causes import one_line_cause
 from dwh_dagster.config.naming import NOTIFY_FAILURE_SENSOR, NOTIFY_SUCCESS_SENSOR, SLA_SENSOR
 from dwh_dagster.config.resolved import ResolvedJob, ResolvedProject
 from dwh_dagster.notifications.channels import deliver
@@ -21,7 +22,6 @@ from dwh_dagster.notifications.messages import (
     FailedCheck,
     FailedStep,
     RunSummary,
-    first_lines,
     format_duration,
     ui_url,
 )
@@ -40,9 +40,8 @@ def summarize_run(
     for record in instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE).records:
         event = record.event_log_entry.dagster_event
         error = getattr(getattr(event, "event_specific_data", None), "error", None)
-        failed.append(
-            FailedStep(record.event_log_entry.step_key or "?", first_lines(error.message if error else ""))
-        )
+        # the cause on one line, as `dwh run` prints it (dwh_dagster/causes.py)
+        failed.append(FailedStep(record.event_log_entry.step_key or "?", one_line_cause(error)))
     checks = []
     records = instance.get_records_for_run(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
     for record in records.records:
