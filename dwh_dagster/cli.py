@@ -53,6 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument(
         "--network", action="store_true", help="also check that sources and destinations answer"
     )
+    doctor.add_argument(
+        "jobs",
+        metavar="JOB",
+        nargs="*",
+        help="check the secrets these jobs read (default: those of the jobs enabled triggers start)",
+    )
     docs = sub.add_parser("docs", help="write the configuration reference (docs/config-reference.md)")
     _common(docs)
     docs.add_argument(
@@ -193,7 +199,7 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 def _cmd_doctor(args: argparse.Namespace) -> int:
     from dwh_dagster.doctor import run_doctor
 
-    checks, healthy = run_doctor(args.defs, args.env, args.network)
+    checks, healthy = run_doctor(args.defs, args.env, args.network, args.jobs)
     width = max(len(c.area) for c in checks)
     for check in checks:
         print(f"{check.status:<4}  {check.area:<{width}}  {check.detail}")

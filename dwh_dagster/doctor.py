@@ -4,15 +4,17 @@ and, with ``--network``, whether sources and destinations answer."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from pydantic import BaseModel
 
 from dwh_dagster.config.errors import ProjectConfigError
 from dwh_dagster.config.models.destinations import DuckDbDestination, PostgresConnection, PostgresDestination
 from dwh_dagster.config.models.sources import FilesystemSource, RestApiSource, SqlDatabaseSource
 from dwh_dagster.config.resolved import ResolvedProject
-from dwh_dagster.config.secrets import SecretNotSetError
+from dwh_dagster.config.secrets import SecretNotSetError, iter_secret_references, secret_key_of
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 
@@ -60,16 +62,81 @@ def check_definitions(project: ResolvedProject) -> Check:
     )
 
 
-def check_secrets(project: ResolvedProject) -> list[Check]:
-    """Each secret of the current environment is set (required ones fail when missing)."""
+SKIP = "skip"
+
+
+def self_starting_triggers(project: ResolvedProject) -> list[str]:
+    """The enabled triggers that can start their job by themselves: schedules, sensors and
+    webhooks, and job events of the jobs those start. Manual triggers start nothing; a trigger
+    that follows a job only a user starts runs only after that user's run."""
+    enabled = {
+        name: t for name, t in project.triggers.items() if t.model.enabled and t.model.type != "manual"
+    }
+    chosen = {name for name, t in enabled.items() if t.watched_job is None}
+    while True:
+        started = {enabled[name].job.name for name in chosen}
+        more = {
+            name
+            for name, t in enabled.items()
+            if name not in chosen and t.watched_job is not None and t.watched_job.name in started
+        }
+        if not more:
+            return sorted(chosen)
+        chosen |= more
+
+
+def jobs_to_check(project: ResolvedProject, named: Sequence[str] = ()) -> list[str]:
+    """The jobs whose needs the report checks: the ``named`` ones, else those that enabled
+    triggers start by themselves in this environment."""
+    if named:
+        return sorted(set(named))
+    return sorted({project.triggers[name].job.name for name in self_starting_triggers(project)})
+
+
+def needed_secrets(project: ResolvedProject, jobs: Sequence[str]) -> dict[str, str]:
+    """Each secret (mapping key) that a run of ``jobs`` reads, with what reads it (sources,
+    destinations, notification channels, and the triggers that start those jobs by themselves)."""
+    models: list[tuple[str, BaseModel]] = []
+    for name in jobs:
+        job = project.jobs[name]
+        for pipeline in job.pipelines:
+            models += [(f"source {pipeline.source.name}", pipeline.source)]
+            models += [(f"destination {pipeline.destination.name}", pipeline.destination)]
+        for transformation in job.transformations:
+            models += [(f"destination {transformation.destination.name}", transformation.destination)]
+        models += [
+            (f"channel {channel}", project.channels[channel])
+            for channel in job.channels
+            if channel in project.channels
+        ]
+    models += [
+        (f"trigger {name}", project.triggers[name].model)
+        for name in self_starting_triggers(project)
+        if project.triggers[name].job.name in jobs
+    ]
+    needed: dict[str, str] = {}
+    for reader, model in models:
+        for _, reference in iter_secret_references(model):
+            key = secret_key_of(reference, project.secrets) or reference
+            needed.setdefault(key, reader)
+    return needed
+
+
+def check_secrets(project: ResolvedProject, jobs: Sequence[str]) -> list[Check]:
+    """The secrets that ``jobs`` read are set (their absence fails the report); the others are
+    skipped, with why."""
+    needed = needed_secrets(project, jobs)
     checks = []
     for key, entry in project.secrets.items():
-        env_var = entry.env_var_for(project.environment)
-        if env_var and os.environ.get(env_var):
-            checks.append(Check("secret", OK, f"{key}: {env_var} is set"))
+        env_var = entry.env_var_for(project.environment) or "no env var"
+        is_set = env_var != "no env var" and bool(os.environ.get(env_var))
+        if key not in needed:
+            state = "set" if is_set else "not set"
+            checks.append(Check("secret", SKIP, f"{key}: {env_var} {state}; not read by the jobs checked"))
+        elif is_set:
+            checks.append(Check("secret", OK, f"{key}: {env_var} is set (read by {needed[key]})"))
         else:
-            status = FAIL if entry.required else WARN
-            checks.append(Check("secret", status, f"{key}: {env_var or 'no env var'} is not set"))
+            checks.append(Check("secret", FAIL, f"{key}: {env_var} is not set (read by {needed[key]})"))
     return checks
 
 
@@ -163,8 +230,11 @@ def check_network(project: ResolvedProject) -> list[Check]:
     return checks
 
 
-def run_doctor(defs_dir: str | None, environment: str | None, network: bool) -> tuple[list[Check], bool]:
-    """All checks, and whether none failed."""
+def run_doctor(
+    defs_dir: str | None, environment: str | None, network: bool, jobs: Sequence[str] = ()
+) -> tuple[list[Check], bool]:
+    """All checks, and whether none failed; secrets are checked for ``jobs`` (default: those of
+    the enabled triggers)."""
     from dwh_dagster.config.loader import default_defs_dir, load_project
 
     root = (Path(defs_dir).resolve() if defs_dir else default_defs_dir()).parent
@@ -176,7 +246,17 @@ def run_doctor(defs_dir: str | None, environment: str | None, network: bool) -> 
         return checks, False
     checks.append(Check("yaml", OK, f"{project.defs_dir} (environment {project.environment})"))
     checks.append(check_definitions(project))
-    checks += check_secrets(project)
+    unknown = [name for name in jobs if name not in project.jobs]
+    if unknown:
+        known = ", ".join(sorted(project.jobs))
+        checks.append(Check("job", FAIL, f"unknown job(s) {', '.join(unknown)}; known jobs: {known}"))
+        return checks, False
+    checked = jobs_to_check(project, jobs)
+    scope = (
+        "named" if jobs else "the jobs enabled triggers start by themselves; `dwh doctor JOB` checks others"
+    )
+    checks.append(Check("jobs", OK, f"secrets checked for {', '.join(checked) or 'no job'} ({scope})"))
+    checks += check_secrets(project, checked)
     checks += check_duckdb_files(project)
     if network:
         checks += check_network(project)
