@@ -76,6 +76,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--log-level", default="INFO", help="Dagster console log level (default: INFO)")
     _run_options(run)
     run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the steps and tables a run would execute, in order, and what it needs; run nothing",
+    )
+    run.add_argument(
         "--partition",
         metavar="KEY",
         help="the partition of a partitioned job to load (2024-01-31; default: the latest complete one)",
@@ -90,6 +95,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     backfill.add_argument("--log-level", default="warning", help="console log level (default: warning)")
     _run_options(backfill)
+    show = sub.add_parser("show", help="print the first rows of a table or model, its row count and columns")
+    _common(show)
+    show.add_argument("table", metavar="TABLE", help="a model or table name, dataset/table or dataset.table")
+    show.add_argument("--limit", type=int, default=10, help="rows to print (default: 10)")
     check = sub.add_parser("check", help="run only the checks of a job's tables on the data as it is")
     _common(check)
     check.add_argument("job", nargs="?", metavar="JOB", help="the job whose tables are checked")
@@ -245,6 +254,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         partition=args.partition,
         ephemeral=args.ephemeral,
         verbose=args.verbose,
+        dry_run=args.dry_run,
     )
 
 
@@ -261,6 +271,18 @@ def _cmd_backfill(args: argparse.Namespace) -> int:
         ephemeral=args.ephemeral,
         verbose=args.verbose,
     )
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from dwh_dagster.show_command import ShowError, show_table
+
+    try:
+        lines = show_table(_load(args), args.table, limit=args.limit)
+    except ShowError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(lines))
+    return 0
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -308,6 +330,7 @@ _COMMANDS = {
     "docs": _cmd_docs,
     "doctor": _cmd_doctor,
     "check": _cmd_check,
+    "show": _cmd_show,
     "dbt-parse": _cmd_dbt_parse,
     "webhook": _cmd_webhook,
 }

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import dagster as dg
 
 from dwh_dagster.config.errors import did_you_mean, list_choices
+from dwh_dagster.config.ordering import topological_order
 from dwh_dagster.config.resolved import ResolvedProject
 from dwh_dagster.console import console_run_config, failure_summary, with_console
 from dwh_dagster.instance import describe_instance, instance_for_runs, run_url
@@ -90,6 +92,30 @@ def _partition_to_run(project: ResolvedProject, job_name: str | None, partition:
     return latest
 
 
+def plan_lines(
+    job: dg.JobDefinition, keys: Sequence[dg.AssetKey] | None, label: str, environment: str
+) -> list[str]:
+    """``--dry-run``: the steps a run would execute, in order, each with its tables."""
+    graph = job.asset_layer.asset_graph
+    selected = set(keys) if keys else set(job.asset_layer.selected_asset_keys)
+    step_of = {key: graph.get(key).assets_def.node_def.name for key in selected}
+    tables: dict[str, list[str]] = {}
+    after: dict[str, set[str]] = {}
+    for key, step in step_of.items():
+        tables.setdefault(step, []).append(key.to_user_string())
+        upstream = {step_of[parent] for parent in graph.get(key).parent_keys if parent in step_of}
+        after.setdefault(step, set()).update(upstream - {step})
+    order = topological_order({step: sorted(before) for step, before in after.items()}, sorted(tables))
+    lines = [
+        f"dry run of {label} (environment {environment}): {len(order)} step(s), "
+        f"{len(selected)} table(s), in this order:"
+    ]
+    for position, step in enumerate(order, 1):
+        before = f" (after {', '.join(sorted(after[step]))})" if after[step] else ""
+        lines.append(f"  {position}. {step}: {', '.join(sorted(tables[step]))}{before}")
+    return lines
+
+
 def where_to_see(project: ResolvedProject, run_id: str, ephemeral: bool) -> str:
     """The line that says where a run can be seen: its UI link and its instance."""
     if ephemeral:
@@ -105,6 +131,7 @@ def run_job(
     partition: str | None = None,
     ephemeral: bool = False,
     verbose: bool = False,
+    dry_run: bool = False,
 ) -> int:
     """Run ``job_name`` (or the ``select``-ed assets, or both: the selection within the job)
     in-process on the project's instance (the UI's; ``ephemeral``: in memory); print each table
@@ -114,12 +141,18 @@ def run_job(
     job = with_console(job)
     pipelines, models = touched_by(project, [k.path for k in (keys or job.asset_layer.selected_asset_keys)])
     problems = preflight(project, pipelines, models)
+    if dry_run:
+        for line in plan_lines(job, keys, job_name or SELECTION_JOB, project.environment):
+            print(line)
     if problems:
         for problem in problems:
             print(problem.headline(), file=sys.stderr)
         print(f"run not started: {len(problems)} problem(s) to fix first", file=sys.stderr)
         return 2
     partition_key = _partition_to_run(project, job_name, partition)
+    if dry_run:
+        print(("partition " + partition_key + "; " if partition_key else "") + "nothing was run (--dry-run)")
+        return 0
     with instance_for_runs(project.root_dir, ephemeral=ephemeral) as instance:
         result = job.execute_in_process(
             instance=instance,

@@ -3,6 +3,7 @@ DuckDB file held open by another process stops it with one located line each and
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import time
@@ -12,7 +13,7 @@ import dagster as dg
 import pytest
 
 from dwh_dagster.cli import main
-from dwh_dagster_tests.conftest import WriteProject, drop_project_files
+from dwh_dagster_tests.conftest import YAML_DEFS, WriteProject, drop_project_files
 
 SECRET_SOURCE = """
     source:
@@ -98,3 +99,33 @@ def test_a_duckdb_file_held_open_elsewhere_stops_the_run(
         holder.wait(timeout=10)
     time.sleep(0.1)
     assert main(["run", "files_job", "--defs", str(project)]) == 0  # free again
+
+
+def test_dry_run_prints_the_steps_in_order_and_runs_nothing(
+    demo_defs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "demo_job", "--dry-run", "--defs", str(demo_defs)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == [
+        "dry run of demo_job (environment dev): 2 step(s), 7 table(s), in this order:",
+        "  1. load_demo_to_duckdb: demo/customers, demo/orders, demo/payments",
+        "  2. transform_duckdb_local: analytics/customer_orders, analytics/daily_revenue, "
+        "analytics/sku_sales, analytics/stg_orders (after load_demo_to_duckdb)",
+        "nothing was run (--dry-run)",
+    ]
+    assert _runs() == []
+    assert not (demo_defs.parent / "data").exists()  # no DuckDB file written
+
+
+def test_dry_run_lists_what_is_missing(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "api_job", "--dry-run", "--defs", str(project)]) == 2
+    captured = capsys.readouterr()
+    assert "1. load_load_api: api/events" in captured.out
+    assert "secret 'api_token_secret_key' is not set" in captured.err
+    assert _runs() == []
+
+
+@pytest.fixture
+def demo_defs(tmp_path: Path, dagster_home: Path) -> Path:
+    shutil.copytree(YAML_DEFS, tmp_path / "yaml_defs")
+    return tmp_path / "yaml_defs"
