@@ -21,6 +21,7 @@ from dwh_dagster.ingestion.dlt_sources import BuildContext, build_dlt_source
 from dwh_dagster.ingestion.locks import destination_write_lock
 from dwh_dagster.ingestion.partitioning import delete_stale_rows, window_of
 from dwh_dagster.ingestion.plan import LoadPlan
+from dwh_dagster.ingestion.progress import progress_collector, repeated_warnings_collapsed
 from dwh_dagster.ingestion.redaction import SecretRedactor
 
 STATE_DIR_VAR = "DWH_STATE_DIR"
@@ -106,6 +107,7 @@ def _load(
         destination=destination,
         dataset_name=plan.dataset,
         pipelines_dir=str(work_dir),
+        progress=progress_collector(context.log.info, plan.pipeline.name),
     )
     # pages as Arrow tables only where dlt writes them as they are (parquet), typed like the
     # tables' columns of earlier runs (restored from the destination before extraction starts)
@@ -180,7 +182,10 @@ def run_pipeline(context: dg.AssetExecutionContext, plan: LoadPlan) -> Iterator[
     results: list[dg.MaterializeResult] = []
     with redactor.masking_logs():
         try:
-            with destination_write_lock(plan.destination, plan.local_path, context.log.info):
+            with (
+                destination_write_lock(plan.destination, plan.local_path, context.log.info),
+                repeated_warnings_collapsed(context.log.warning),
+            ):
                 results = _load(context, plan, selected, ctx, work_dir)
         except Exception as exc:
             detail = "".join(traceback.format_exception(exc))[-_MAX_TRACE_CHARS:]
