@@ -78,12 +78,21 @@ def _settings_for_new_home(root: Path) -> dict[str, Any]:
     return {**DEFAULT_SETTINGS, **kept}
 
 
+NUX_FILE = Path(".nux") / "nux.yaml"
+"""Where the UI keeps that its first-start "Join the Dagster community" dialog was seen."""
+
+
 def _prepare_home(home: Path, root: Path) -> None:
-    """Give a folder without ``dagster.yaml`` one with the project's settings."""
+    """Give a folder without ``dagster.yaml`` one with the project's settings, and mark the UI's
+    first-start dialog as seen there."""
     home.mkdir(parents=True, exist_ok=True)
     config = home / INSTANCE_FILE
     if not config.exists():
         config.write_text(yaml.safe_dump(_settings_for_new_home(root), sort_keys=False), encoding="utf-8")
+        nux = home / NUX_FILE
+        if not nux.exists():
+            nux.parent.mkdir(exist_ok=True)
+            nux.write_text("seen: 1\n", encoding="utf-8")
 
 
 def describe_instance(root: Path, *, ephemeral: bool = False) -> str:

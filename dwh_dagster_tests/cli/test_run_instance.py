@@ -136,6 +136,7 @@ def test_a_project_without_dagster_yaml_keeps_runs_in_its_dagster_home_folder(
     second, out = _run(defs, capsys)
     assert f"runs are kept in {home}" in out
     assert yaml.safe_load((home / "dagster.yaml").read_text()) == {"telemetry": {"enabled": False}}
+    assert (home / ".nux" / "nux.yaml").read_text() == "seen: 1\n"  # no first-start dialog in the UI
     assert sorted(_stored_runs(home)) == sorted([first, second])
 
 
