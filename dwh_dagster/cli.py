@@ -95,6 +95,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     backfill.add_argument("--log-level", default="warning", help="console log level (default: warning)")
     _run_options(backfill)
+    dev = sub.add_parser(
+        "dev",
+        help="dagster dev for this project, stopping cleanly on SIGTERM or SIGINT (see README); "
+        "every option but --defs and --env goes to dagster dev (-p 3001, -h HOST, --help)",
+        add_help=False,  # -h is dagster dev's --host
+    )
+    _common(dev)
     show = sub.add_parser("show", help="print the first rows of a table or model, its row count and columns")
     _common(show)
     show.add_argument("table", metavar="TABLE", help="a model or table name, dataset/table or dataset.table")
@@ -273,6 +280,29 @@ def _cmd_backfill(args: argparse.Namespace) -> int:
     )
 
 
+def _cmd_dev(args: argparse.Namespace) -> int:
+    """Become ``dagster dev`` with SIGINT and SIGTERM at their defaults.
+
+    Dagster maps SIGTERM to whatever SIGINT does when ``dagster dev`` starts
+    (``dagster._utils.interrupts.setup_interrupt_handlers``). A process started in the background
+    by a non-interactive shell inherits SIGINT ignored, so both signals were ignored and the
+    webserver, daemon and code servers lived on until SIGKILL. With SIGINT at its default,
+    Python turns it into KeyboardInterrupt, which ``dagster dev`` handles by stopping everything.
+    """
+    import signal
+
+    if args.defs:
+        os.environ["DWH_DEFS_DIR"] = str(Path(args.defs).resolve())
+    if args.env:
+        os.environ["ENVIRONMENT"] = args.env
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_DFL)  # exec keeps an ignored signal ignored
+    command = [sys.executable, "-m", "dagster", "dev", *args.dagster_args]
+    sys.stdout.flush()
+    os.execv(sys.executable, command)
+    return 0  # not reached
+
+
 def _cmd_show(args: argparse.Namespace) -> int:
     from dwh_dagster.show_command import ShowError, show_table
 
@@ -331,6 +361,7 @@ _COMMANDS = {
     "doctor": _cmd_doctor,
     "check": _cmd_check,
     "show": _cmd_show,
+    "dev": _cmd_dev,
     "dbt-parse": _cmd_dbt_parse,
     "webhook": _cmd_webhook,
 }
@@ -338,7 +369,12 @@ _COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``dwh`` console script; returns the exit code."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "dev":
+        args.dagster_args = extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return _COMMANDS[args.command](args)
     except ProjectConfigError as exc:
