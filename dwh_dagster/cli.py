@@ -76,6 +76,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--log-level", default="INFO", help="Dagster console log level (default: INFO)")
     _run_options(run)
     run.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="drop the tables the run loads and their incremental state, and rebuild incremental "
+        "models from scratch (run tag dwh/full_refresh=true)",
+    )
+    run.add_argument(
         "--dry-run",
         action="store_true",
         help="print the steps and tables a run would execute, in order, and what it needs; run nothing",
@@ -262,6 +268,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         ephemeral=args.ephemeral,
         verbose=args.verbose,
         dry_run=args.dry_run,
+        full_refresh=args.full_refresh,
     )
 
 

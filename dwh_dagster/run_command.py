@@ -14,6 +14,7 @@ from dwh_dagster.config.resolved import ResolvedProject
 from dwh_dagster.console import console_run_config, failure_summary, with_console
 from dwh_dagster.instance import describe_instance, instance_for_runs, run_url
 from dwh_dagster.preflight import preflight, touched_by
+from dwh_dagster.tags import FULL_REFRESH_TAG
 
 
 class UnknownJobError(ValueError):
@@ -132,6 +133,7 @@ def run_job(
     ephemeral: bool = False,
     verbose: bool = False,
     dry_run: bool = False,
+    full_refresh: bool = False,
 ) -> int:
     """Run ``job_name`` (or the ``select``-ed assets, or both: the selection within the job)
     in-process on the project's instance (the UI's; ``ephemeral``: in memory); print each table
@@ -158,7 +160,11 @@ def run_job(
             instance=instance,
             raise_on_error=False,
             run_config=console_run_config(log_level, verbose),
-            tags={"dwh/launched_by": "dwh run", **({"dwh/select": select} if select else {})},
+            tags={
+                "dwh/launched_by": "dwh run",
+                **({"dwh/select": select} if select else {}),
+                **({FULL_REFRESH_TAG: "true"} if full_refresh else {}),
+            },
             asset_selection=keys,
             partition_key=partition_key,
         )

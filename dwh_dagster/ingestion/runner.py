@@ -23,6 +23,7 @@ from dwh_dagster.ingestion.partitioning import delete_stale_rows, window_of
 from dwh_dagster.ingestion.plan import LoadPlan
 from dwh_dagster.ingestion.progress import progress_collector, repeated_warnings_collapsed
 from dwh_dagster.ingestion.redaction import SecretRedactor
+from dwh_dagster.tags import FULL_REFRESH_TAG
 
 STATE_DIR_VAR = "DWH_STATE_DIR"
 _MAX_TRACE_CHARS = 4000
@@ -125,6 +126,10 @@ def _load(
     run_kwargs: dict[str, Any] = {}
     if file_format:
         run_kwargs["loader_file_format"] = file_format
+    if context.run.tags.get(FULL_REFRESH_TAG) == "true":
+        # dlt drops the selected tables and their incremental state, then loads everything again
+        context.log.info(f"full refresh ({FULL_REFRESH_TAG}): {', '.join(selected)} dropped and reloaded")
+        run_kwargs["refresh"] = "drop_resources"
     translator = _make_translator({name: dg.AssetKey(plan.asset_key(name)) for name in plan.resources})
     events = list(
         DagsterDltResource().run(

@@ -29,6 +29,7 @@ from dwh_dagster.config.sql import add_filter
 from dwh_dagster.ingestion.dlt_sources import BuildContext
 from dwh_dagster.ingestion.locks import destination_write_lock
 from dwh_dagster.ingestion.redaction import SecretRedactor
+from dwh_dagster.tags import FULL_REFRESH_TAG
 from dwh_dagster.transform.plan import ModelPlan, TransformPlan
 from dwh_dagster.transform.sessions import SqlSession, open_session
 from dwh_dagster.transform.statements import REPLACE_IN_PLACE, SQL_FIRST_LINE, Statements, Window
@@ -94,8 +95,10 @@ class ModelFailure(Exception):
 class ModelBuilder:
     """Builds models through one session."""
 
-    def __init__(self, session: SqlSession, dialect: str):
+    def __init__(self, session: SqlSession, dialect: str, full_refresh: bool = False):
         self.session = session
+        self.full_refresh = full_refresh
+        """Incremental models are built again from their whole query, as on their first run."""
         self.sql = Statements(dialect)
         self.dialect = dialect
         self._relations: dict[str, dict[str, str]] = {}
@@ -145,10 +148,10 @@ class ModelBuilder:
                 )
             elif model.materialized == "view":
                 action = self._build_view(model, query, existing)
-            elif model.materialized == "table" or existing != "table":
+            elif model.materialized == "table" or existing != "table" or self.full_refresh:
                 action = self._build_table(model, query, existing)
                 if model.materialized == "incremental":
-                    action = "table created"
+                    action = "rebuilt (full refresh)" if existing == "table" else "table created"
             else:
                 inserted = self._insert_increment(model)
                 action = "merged" if model.unique_key else "appended"
@@ -355,10 +358,11 @@ def build_models(
     models: Sequence[ModelPlan],
     log: Callable[[str], None],
     windows: Sequence[Window] = (),
+    full_refresh: bool = False,
 ) -> StepOutcome:
     """Build ``models`` (in build order; partitioned ones for ``windows``); a failure skips the
     models that read it."""
-    builder = ModelBuilder(session, dialect)
+    builder = ModelBuilder(session, dialect, full_refresh)
     outcome = StepOutcome()
     broken: set[str] = set()
     failed_checks: dict[str, str] = {}
@@ -462,7 +466,10 @@ def run_transformations(
                 destination_write_lock(plan.destination, plan.local_path, context.log.info),
                 open_session(plan.destination, ctx) as session,
             ):
-                outcome = build_models(session, models[0].dialect, models, context.log.info, windows)
+                full_refresh = context.run.tags.get(FULL_REFRESH_TAG) == "true"
+                outcome = build_models(
+                    session, models[0].dialect, models, context.log.info, windows, full_refresh
+                )
         except Exception as exc:
             connect_failure = redactor.redact(f"{type(exc).__name__}: {exc}")
     results: list[dg.MaterializeResult] = [
