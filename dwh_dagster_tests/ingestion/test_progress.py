@@ -66,5 +66,8 @@ def test_a_long_load_reports_progress_and_collapses_repeated_warnings(
     assert progress, err[-3000:]  # at least one progress message while the pages came in
     assert any(line.startswith("items: ") for line in err.splitlines()), err[-3000:]
     hints = [line for line in err.splitlines() if "several column hints were different" in line]
-    assert len(hints) == 2, hints  # dlt warns for each of the 16 pages: once, then the count
-    assert "load_load_items: warning repeated 15 more time(s): In resource: items" in hints[1]
+    # dlt warns for each of the 16 pages: its own handler writes the first one (to the stderr it
+    # was set up with, which in a long test session may be an earlier test's), the step the count
+    counted = [line for line in hints if "repeated" in line]
+    assert len(counted) == 1 and len(hints) <= 2, hints
+    assert "load_load_items: warning repeated 15 more time(s): In resource: items" in counted[0]
