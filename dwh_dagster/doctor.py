@@ -15,6 +15,7 @@ from dwh_dagster.config.models.destinations import DuckDbDestination, PostgresCo
 from dwh_dagster.config.models.sources import FilesystemSource, RestApiSource, SqlDatabaseSource
 from dwh_dagster.config.resolved import ResolvedProject
 from dwh_dagster.config.secrets import SecretNotSetError, iter_secret_references, secret_key_of
+from dwh_dagster.preflight import duckdb_file_problem
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 
@@ -147,13 +148,11 @@ def check_duckdb_files(project: ResolvedProject) -> list[Check]:
         if not isinstance(destination, DuckDbDestination):
             continue
         path = Path(project.local_path(destination.connection.database))
-        folder = next((p for p in [path.parent, *path.parents] if p.exists()), None)
-        if path.exists() and not os.access(path, os.W_OK):
-            checks.append(Check("duckdb", FAIL, f"{destination.name}: {path} is not writable"))
-        elif folder is None or not folder.is_dir() or not os.access(folder, os.W_OK):
-            checks.append(Check("duckdb", FAIL, f"{destination.name}: cannot create {path}"))
-        else:
+        problem = duckdb_file_problem(path)
+        if problem is None:
             checks.append(Check("duckdb", OK, f"{destination.name}: {path} is writable"))
+        else:
+            checks.append(Check("duckdb", FAIL, f"{destination.name}: {problem[0]}"))
     return checks
 
 

@@ -49,19 +49,25 @@ def _secret_problems(
     return problems
 
 
+def duckdb_file_problem(path: Path) -> tuple[str, str] | None:
+    """Why the DuckDB file ``path`` cannot be written or created, and what to do; None when it can
+    (``dwh doctor`` reports the same)."""
+    folder = next((p for p in [path.parent, *path.parents] if p.exists()), None)
+    if path.exists() and not os.access(path, os.W_OK):
+        return f"{path} is not writable", "give this user write access, or name another file"
+    if folder is None or not folder.is_dir() or not os.access(folder, os.W_OK):
+        return f"cannot create {path}", f"make {path.parent} writable, or name another file"
+    return None
+
+
 def _duckdb_problems(project: ResolvedProject, destination: DuckDbDestination) -> list[ConfigError]:
     path = Path(project.local_path(destination.connection.database))
-    folder = next((p for p in [path.parent, *path.parents] if p.exists()), None)
-    field = ("connection", "database")
-    if path.exists() and not os.access(path, os.W_OK):
-        message, hint = f"{path} is not writable", "give this user write access, or name another file"
-    elif folder is None or not folder.is_dir() or not os.access(folder, os.W_OK):
-        message, hint = f"cannot create {path}", f"make {path.parent} writable, or name another file"
-    elif path.exists() and (holder := _held_by_another_process(path)):
-        message, hint = f"{path} is open in another process: {holder}", "close it there, then run again"
-    else:
+    problem = duckdb_file_problem(path)
+    if problem is None and path.exists() and (holder := _held_by_another_process(path)):
+        problem = f"{path} is open in another process: {holder}", "close it there, then run again"
+    if problem is None:
         return []
-    return [_locate(project, "destinations", destination.name, field, message, hint)]
+    return [_locate(project, "destinations", destination.name, ("connection", "database"), *problem)]
 
 
 def _held_by_another_process(path: Path) -> str:
@@ -110,10 +116,8 @@ def preflight(
     pipelines, models = sorted(set(pipelines)), sorted(set(models))
     resolver = SecretResolver(project.secrets, project.environment)
     problems: list[ConfigError] = []
-    sources = sorted({project.pipelines[name].source.name for name in pipelines})
-    for source in sources:
-        model = next(p.source for p in project.pipelines.values() if p.source.name == source)
-        problems += _secret_problems(project, "sources", source, model, resolver)
+    for source in sorted({project.pipelines[name].source.name for name in pipelines}):
+        problems += _secret_problems(project, "sources", source, project.sources[source], resolver)
     for destination in _destinations(project, pipelines, models):
         problems += _secret_problems(project, "destinations", destination.name, destination, resolver)
         if isinstance(destination, DuckDbDestination):
