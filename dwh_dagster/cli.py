@@ -14,6 +14,8 @@ from dwh_dagster.config.errors import ProjectConfigError
 from dwh_dagster.config.loader import DEFS_DIR_VAR, load_project
 from dwh_dagster.config.resolved import ResolvedProject
 
+_NEW_KINDS = ("source", "destination", "pipeline", "job", "trigger", "channel", "transformation")
+
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -112,6 +114,41 @@ def _parser() -> argparse.ArgumentParser:
     _common(show)
     show.add_argument("table", metavar="TABLE", help="a model or table name, dataset/table or dataset.table")
     show.add_argument("--limit", type=int, default=10, help="rows to print (default: 10)")
+    new = sub.add_parser(
+        "new",
+        help="write a commented YAML file of a kind (prompts with a terminal; flags otherwise)",
+    )
+    _common(new)
+    new.add_argument("kind", choices=_NEW_KINDS, metavar="KIND", help=" | ".join(_NEW_KINDS))
+    new.add_argument("name", metavar="NAME", help="the object's name, also the file name (NAME.yaml)")
+    new.add_argument(
+        "--type",
+        dest="type_name",
+        metavar="TYPE",
+        help="the source, destination, trigger, "
+        "channel or transformation type (default: rest_api, duckdb, cron, slack, sql)",
+    )
+    new.add_argument("--source", metavar="S", help="pipeline: the source it reads")
+    new.add_argument("--destination", metavar="D", help="pipeline, transformation: where it writes")
+    new.add_argument("--dataset", metavar="NAME", help="pipeline, transformation: the dataset it writes")
+    new.add_argument(
+        "--pipeline",
+        dest="pipelines",
+        action="append",
+        default=[],
+        metavar="P",
+        help="job: a pipeline it runs (repeat for more)",
+    )
+    new.add_argument(
+        "--transformation",
+        dest="transformations",
+        action="append",
+        default=[],
+        metavar="T",
+        help="job: a transformation it runs (repeat for more)",
+    )
+    new.add_argument("--job", metavar="J", help="trigger: the job it starts")
+    new.add_argument("--sql", metavar="SELECT", help="transformation: its select")
     check = sub.add_parser("check", help="run only the checks of a job's tables on the data as it is")
     _common(check)
     check.add_argument("job", nargs="?", metavar="JOB", help="the job whose tables are checked")
@@ -338,6 +375,22 @@ def _cmd_check(args: argparse.Namespace) -> int:
     )
 
 
+def _cmd_new(args: argparse.Namespace) -> int:
+    from dwh_dagster.new_command import run_new
+    from dwh_dagster.scaffold.starters import Wiring
+
+    wiring = Wiring(
+        source=args.source,
+        destination=args.destination,
+        dataset=args.dataset,
+        pipelines=tuple(args.pipelines),
+        transformations=tuple(args.transformations),
+        job=args.job,
+        sql=args.sql,
+    )
+    return run_new(args.defs, args.kind, args.name, args.type_name, wiring)
+
+
 def _cmd_dbt_parse(args: argparse.Namespace) -> int:
     from dwh_dagster.dbt_command import run_dbt_parse
 
@@ -368,6 +421,7 @@ _COMMANDS = {
     "doctor": _cmd_doctor,
     "check": _cmd_check,
     "show": _cmd_show,
+    "new": _cmd_new,
     "dev": _cmd_dev,
     "dbt-parse": _cmd_dbt_parse,
     "webhook": _cmd_webhook,

@@ -1,0 +1,1 @@
+"""``dwh new``: commented YAML files generated from the models."""
