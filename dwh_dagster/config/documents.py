@@ -114,12 +114,30 @@ def _mark(node: yaml.Node) -> Position:
     return (node.start_mark.line + 1, node.start_mark.column + 1)
 
 
+ALIAS_EXPANSION_LIMIT = 10_000
+"""Values that aliases (``*name``, ``<<: *name``) may add to one file. Real files reuse a few blocks;
+a "billion laughs" file (aliases of aliases) would otherwise take gigabytes and minutes."""
+
+
+class AliasExpansionError(Exception):
+    """The aliases of a file expand to more than :data:`ALIAS_EXPANSION_LIMIT` values."""
+
+    def __init__(self, node: yaml.Node, path: FieldPath):
+        super().__init__("alias expansion limit")
+        self.node = node  # the anchored value that the outermost alias repeats
+        self.path = path  # where that alias stands
+
+
 class _Builder:
     def __init__(self, doc: Document, loader: _PlainLoader):
         self.doc = doc
         self.loader = loader
         self.errors: list[ConfigError] = []
         self._active: set[int] = set()  # nodes on the current path, to catch recursive aliases
+        self._built: set[int] = set()  # container nodes built once: building one again is an alias
+        self._in_alias = 0  # depth inside a container built a second time
+        self._expanded = 0  # values built inside such containers
+        self._alias_root: tuple[yaml.Node, FieldPath] | None = None  # the outermost of them
 
     def _error(self, node: yaml.Node, path: FieldPath, message: str, hint: str = "") -> None:
         line, column = _mark(node)
@@ -140,12 +158,21 @@ class _Builder:
 
     def build(self, node: yaml.Node, path: FieldPath) -> Any:
         self.doc.values[path] = _mark(node)
+        if self._in_alias:
+            self._expanded += 1
+            if self._expanded > ALIAS_EXPANSION_LIMIT and self._alias_root is not None:
+                raise AliasExpansionError(*self._alias_root)
         if isinstance(node, yaml.ScalarNode):
             return self._scalar(node, path)
         if id(node) in self._active:
             self._error(node, path, "recursive alias: this value contains itself", "remove the alias (*name)")
             return None
+        again = id(node) in self._built
+        if again and not self._in_alias:
+            self._alias_root = (node, path)
+        self._built.add(id(node))
         self._active.add(id(node))
+        self._in_alias += again
         try:
             if isinstance(node, yaml.SequenceNode):
                 return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
@@ -153,6 +180,7 @@ class _Builder:
             return self._mapping(node, path)
         finally:
             self._active.discard(id(node))
+            self._in_alias -= again
 
     def _mapping(self, node: yaml.MappingNode, path: FieldPath) -> dict[str, Any]:
         merged_count = 0
@@ -211,8 +239,67 @@ def parse_yaml_file(file: Path) -> tuple[Document | None, list[ConfigError]]:
     return parse_yaml_text(text, file)
 
 
+MAX_NESTING = 100
+"""Levels of lists and mappings one value may have. Real files need under ten; PyYAML's scanner
+takes time quadratic in the depth of ``[[[...]]]``, and its composer recurses once per level."""
+
+
+def _too_deep(text: str) -> tuple[int, int] | None:
+    """Where (line, column) nesting first gets deeper than :data:`MAX_NESTING`, or None.
+
+    Flow brackets outside quotes and comments, and block levels (a line indented deeper than the
+    one before opens a level); a cheap count comes first, so most files are never scanned.
+    """
+    flow_possible = text.count("[") + text.count("{") > MAX_NESTING
+    block_possible = text.count("\n") > MAX_NESTING
+    if not flow_possible and not block_possible:
+        return None
+    flow = 0
+    indents: list[int] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.lstrip(" -")
+        if block_possible and stripped and not stripped.startswith("#") and flow == 0:
+            indent = len(line) - len(stripped)
+            while indents and indents[-1] >= indent:
+                indents.pop()
+            indents.append(indent)
+            if len(indents) > MAX_NESTING:
+                return number, indent + 1
+        if not flow_possible:
+            continue
+        quote = ""
+        for index, char in enumerate(line):
+            if quote:
+                if char == quote:
+                    quote = ""
+            elif char in "\"'" and (index == 0 or line[index - 1] in " \t[{,:"):
+                quote = char
+            elif char == "#" and (index == 0 or line[index - 1] in " \t"):
+                break
+            elif char in "[{":
+                flow += 1
+                if flow > MAX_NESTING:
+                    return number, index + 1
+            elif char in "]}" and flow:
+                flow -= 1
+    return None
+
+
+def _nesting_error(file: Path, text: str) -> ConfigError:
+    line, column = _too_deep(text) or (None, None)
+    return ConfigError(
+        file,
+        f"YAML nesting deeper than {MAX_NESTING} levels",
+        line,
+        column,
+        hint="flatten the structure: configuration values need a few levels of lists and mappings",
+    )
+
+
 def parse_yaml_text(text: str, file: Path) -> tuple[Document | None, list[ConfigError]]:
     """Parse YAML text that came from ``file`` (the path is used in messages only)."""
+    if _too_deep(text) is not None:
+        return None, [_nesting_error(file, text)]
     composed, node = _compose_fast(text)
     if not composed:
         try:
@@ -226,7 +313,7 @@ def parse_yaml_text(text: str, file: Path) -> tuple[Document | None, list[Config
         except yaml.YAMLError as exc:
             return None, [_reader_error(file, text, exc)]
         except RecursionError:
-            return None, [ConfigError(file, "YAML nesting is too deep", hint="flatten the structure")]
+            return None, [_nesting_error(file, text)]
         finally:
             loader.dispose()
     if node is None or (isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null") and not node.value):
@@ -242,7 +329,20 @@ def parse_yaml_text(text: str, file: Path) -> tuple[Document | None, list[Config
     except yaml.MarkedYAMLError as exc:
         return None, [_syntax_error(file, text, exc)]
     except RecursionError:
-        return None, [ConfigError(file, "YAML nesting is too deep", hint="flatten the structure")]
+        return None, [_nesting_error(file, text)]
+    except AliasExpansionError as exc:
+        line, column = _mark(exc.node)
+        return None, [
+            ConfigError(
+                file,
+                f"aliases expand to more than {ALIAS_EXPANSION_LIMIT:,} values: the value anchored here is "
+                "repeated by aliases of aliases (a 'billion laughs' document)",
+                line,
+                column,
+                format_field_path(exc.path),
+                hint="write the values out, or reuse a block with one level of '*name' aliases",
+            )
+        ]
     if builder.errors:
         return doc, builder.errors
     return doc, []
