@@ -23,6 +23,7 @@ from dwh_dagster.config.dbt_project import (
 from dwh_dagster.config.discovery import LoadedObject
 from dwh_dagster.config.index import ProjectIndex
 from dwh_dagster.config.models.transformations import DbtTransformation, SqlTransformation
+from dwh_dagster.config.paths import sql_file_escape
 from dwh_dagster.config.sql import (
     DIALECT_BY_DESTINATION,
     SelectAnalysis,
@@ -190,6 +191,8 @@ def sql_text(index: ProjectIndex, obj: LoadedObject[SqlTransformation]) -> SqlTe
         flow = _flow_anchors(file_lines, line, column, model.sql)
         return SqlText(model.sql, obj.file, line, column, "transformation.sql", True, flow)
     if model.sql_file is not None:
+        if sql_file_escape(model.sql_file, index.root):
+            return None  # never read: the paths rule reports it
         path = (index.root / model.sql_file).resolve()
         try:
             text = path.read_text(encoding="utf-8")

@@ -16,6 +16,7 @@ from dwh_dagster.config.rules.dbt import check_dbt_transformations
 from dwh_dagster.config.rules.freshness import check_freshness
 from dwh_dagster.config.rules.jobs import check_jobs
 from dwh_dagster.config.rules.partitions import check_partitions
+from dwh_dagster.config.rules.paths import check_paths
 from dwh_dagster.config.rules.pipelines import check_pipelines
 from dwh_dagster.config.rules.rest_api import check_rest_api_parents
 from dwh_dagster.config.rules.secrets import check_secrets
@@ -35,5 +36,6 @@ RULES: tuple[Rule, ...] = (
     check_triggers,
     check_rest_api_parents,
     check_secrets,
+    check_paths,
 )
 """The rules every load runs, in the order their errors are collected."""

@@ -9,6 +9,7 @@ from dwh_dagster.config.index import ProjectIndex
 from dwh_dagster.config.lineage import TableLineage, sql_transformations, table_lineage, upstream_of
 from dwh_dagster.config.models.transformations import SqlTransformation
 from dwh_dagster.config.ordering import find_cycles
+from dwh_dagster.config.paths import sql_file_escape
 from dwh_dagster.config.sql import DIALECT_BY_DESTINATION, SqlText, TableRead, check_condition
 
 
@@ -30,6 +31,8 @@ def _check_sql_source(
         errors.append(
             obj.error((), "missing sql", "add 'sql:' with a select, or 'sql_file:' naming a .sql file")
         )
+    elif model.sql_file is not None and sql_file_escape(model.sql_file, index.root):
+        pass  # check_paths reports it
     elif model.sql_file is not None and obj.name not in lineage.sql:
         path = index.root / model.sql_file
         problem = "is not a file" if path.exists() else "does not exist"
