@@ -405,8 +405,13 @@ def _cmd_webhook(args: argparse.Namespace) -> int:
 
     project = _load(args)
     store = WebhookStore(default_store_path(project.root_dir))
+    try:
+        app = build_webhook_app(project, store)
+    except ValueError as exc:  # a bad $DWH_WEBHOOK_BODY_TIMEOUT
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"storing webhook events in {store.path}")
-    uvicorn.run(build_webhook_app(project, store), host=args.host, port=args.port, log_level="info")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0
 
 

@@ -13,6 +13,7 @@ from dwh_dagster.config.ordering import topological_order
 from dwh_dagster.config.resolved import ResolvedProject
 from dwh_dagster.console import console_run_config, failure_summary, with_console
 from dwh_dagster.instance import describe_instance, instance_for_runs, run_url
+from dwh_dagster.notifications.sensors import notify, summarize_run
 from dwh_dagster.preflight import preflight, touched_by
 from dwh_dagster.tags import FULL_REFRESH_TAG
 
@@ -168,6 +169,7 @@ def run_job(
             asset_selection=keys,
             partition_key=partition_key,
         )
+        notified = notify_channels(project, job_name, instance, result.run_id, result.success)
     rows = []
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization  # type: ignore[union-attr]
@@ -191,8 +193,32 @@ def run_job(
     status = "succeeded" if result.success else "failed"
     label = job_name or SELECTION_JOB
     print(f"job {label} {status} (run {result.run_id}, environment {project.environment})")
+    for line in notified:
+        print(line, file=sys.stdout if line.startswith("notified") else sys.stderr)
     print(where_to_see(project, result.run_id, ephemeral))
     return 0 if result.success else 1
+
+
+def notify_channels(
+    project: ResolvedProject, job_name: str | None, instance: dg.DagsterInstance, run_id: str, success: bool
+) -> list[str]:
+    """Send a run's summary to its job's channels, as the daemon's sensors do for launched runs:
+    Dagster's run-status sensors never see a run of ``execute_in_process``, which belongs to no code
+    location. One line per channel: notified, or why it failed."""
+    job = project.jobs.get(job_name) if job_name else None
+    if job is None or not job.channels:
+        return []
+    notifications = job.model.notifications
+    if not (notifications.on_success if success else notifications.on_failure):
+        return []
+    run = instance.get_run_by_id(run_id)
+    if run is None:
+        return []
+    summary = summarize_run(instance, run, project.environment, "SUCCESS" if success else "FAILURE")
+    return [
+        f"notified channel {name}" if problem is None else f"notification to channel {name} failed: {problem}"
+        for name, problem in notify(project, job, summary).items()
+    ]
 
 
 def print_checks(*results: dg.ExecuteInProcessResult) -> None:
