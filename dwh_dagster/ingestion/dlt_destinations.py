@@ -33,9 +33,16 @@ def _duckdb(model: DestinationModel, ctx: BuildContext) -> Destination:
     assert isinstance(model, DuckDbDestination)
     database = Path(ctx.local_path(model.connection.database))
     database.parent.mkdir(parents=True, exist_ok=True)
-    return dlt.destinations.duckdb(
+    destination = dlt.destinations.duckdb(
         credentials=str(database), create_indexes=model.settings.create_indexes, destination_name=model.name
     )
+    # dlt's DuckDB capabilities leave supports_transactions unset, so dlt runs its SQL jobs outside
+    # a transaction there, and DuckDB commits each statement of such a script on its own: a merge
+    # that died between its DELETE of the rows it replaces and its INSERT of the new ones (SIGKILL,
+    # or an INSERT that fails) left those rows deleted. With the flag set dlt runs the script in
+    # one transaction (test_crash_consistency.py, load_merge_half).
+    destination.caps_params["supports_transactions"] = True
+    return destination
 
 
 def _postgres(model: DestinationModel, ctx: BuildContext) -> Destination:

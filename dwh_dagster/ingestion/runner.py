@@ -7,7 +7,7 @@ import functools
 import os
 import shutil
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from dwh_dagster.config.naming import dlt_pipeline_name
 from dwh_dagster.config.secrets import SecretResolver
 from dwh_dagster.ingestion.dlt_destinations import build_dlt_destination, loader_file_format
 from dwh_dagster.ingestion.dlt_sources import BuildContext, build_dlt_source
-from dwh_dagster.ingestion.locks import destination_write_lock
+from dwh_dagster.ingestion.locks import dead_holder, destination_write_lock, exclusive_file_lock
 from dwh_dagster.ingestion.partitioning import delete_stale_rows, window_of
 from dwh_dagster.ingestion.plan import LoadPlan
 from dwh_dagster.ingestion.progress import progress_collector, repeated_warnings_collapsed
@@ -27,6 +27,15 @@ from dwh_dagster.tags import FULL_REFRESH_TAG
 
 STATE_DIR_VAR = "DWH_STATE_DIR"
 _MAX_TRACE_CHARS = 4000
+STEP_LOCK = ".dwh-step-lock"
+"""Held in a step's dlt working folder while the step runs; it names the step's process (locks.py)."""
+
+_PACKAGE_FOLDERS = {
+    "normalize/extracted": "extracted",
+    "load/new": "being normalized",
+    "load/normalized": "normalized",
+    "load/loaded": "loaded",
+}
 
 
 class IngestionError(Exception):
@@ -54,6 +63,45 @@ def configure_dlt_runtime() -> None:
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "WARNING")
     os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
+
+
+def _load_packages(folder: Path) -> str:
+    """The load packages in a dlt working folder with the stages they reached: ``1765...(extracted)``."""
+    stages: dict[str, list[str]] = {}
+    for where, stage in _PACKAGE_FOLDERS.items():
+        for package in sorted(folder.glob(f"*/{where}/*")):
+            stages.setdefault(package.name, []).append(stage)
+    return ", ".join(f"{load_id} ({', '.join(reached)})" for load_id, reached in stages.items()) or "none"
+
+
+def _remove_folders_of_dead_steps(work_dir: Path, log: Callable[[str], None]) -> None:
+    """Remove the dlt working folders that this pipeline's steps left when their process died.
+
+    A step holds the lock on ``STEP_LOCK`` in its folder while it runs and removes the folder when
+    it succeeds; a failed step keeps it for inspection, its lock file emptied. A lock file that
+    still names a process which no longer holds it (:func:`dead_holder`) was left by a step killed
+    in the middle of its work (SIGKILL, OOM, a power cut). Nothing else ever uses that folder (it
+    is named after its run), so without this it would stay forever.
+
+    Its load packages are dropped, not finished: dlt counts a load once it wrote it to the
+    destination's ``_dlt_loads``, and a new run restores the incremental state from the last load
+    counted there, so what the dead step fetched is fetched again. Finishing an old package could
+    write older versions of rows over newer ones that a later run loaded meanwhile.
+    """
+    for folder in sorted(work_dir.parent.iterdir()):
+        if folder == work_dir or not folder.is_dir():
+            continue
+        holder = dead_holder(folder / STEP_LOCK)
+        if holder is None:  # a live step's, a failed step's, or one from before this lock file
+            continue
+        packages = _load_packages(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+        log(
+            f"removed the dlt working folder of run {folder.name} ({folder}): its step died in the "
+            f"middle of its work ({holder}, killed or crashed) and left load packages: {packages}; "
+            "what it did not get recorded as loaded in the destination is fetched again, from the "
+            "incremental state of the last load recorded there"
+        )
 
 
 def _row_count(pipeline: Any, table: str) -> int | None:
@@ -188,9 +236,11 @@ def run_pipeline(context: dg.AssetExecutionContext, plan: LoadPlan) -> Iterator[
     with redactor.masking_logs():
         try:
             with (
+                exclusive_file_lock(work_dir / STEP_LOCK, context.log.info),  # this folder is in use
                 destination_write_lock(plan.destination, plan.local_path, context.log.info),
                 repeated_warnings_collapsed(context.log.warning),
             ):
+                _remove_folders_of_dead_steps(work_dir, context.log.info)
                 results = _load(context, plan, selected, ctx, work_dir)
         except Exception as exc:
             detail = "".join(traceback.format_exception(exc))[-_MAX_TRACE_CHARS:]
