@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -20,6 +20,8 @@ MAX_CATCHUP_TICKS = 50
 """With ``catchup: true``, at most this many missed ticks are run after a downtime (oldest dropped)."""
 
 SCHEDULED_TIME_TAG = "dwh/scheduled_time"
+EXECUTION_TIME_TAG = ".dagster/scheduled_execution_time"
+"""The tick whose evaluation created a run (Dagster's tag; a catch-up run has an older scheduled time)."""
 MAX_CATCHUP_RUNS = 100
 """With ``catchup: true`` on a job loaded one partition per run, at most this many missed partitions
 are requested per tick (oldest first); the next ticks request the rest."""
@@ -47,15 +49,47 @@ def cron_ticks_between(cron: str, timezone: str, after: datetime, until: datetim
         ticks.append(tick)
 
 
-def _last_scheduled_time(instance: dg.DagsterInstance, schedule_name: str) -> datetime | None:
-    """The newest scheduled time among this schedule's runs (re-executions of old ticks do not count)."""
+def _last_scheduled_time(
+    instance: dg.DagsterInstance, schedule_name: str, evaluating: datetime
+) -> datetime | None:
+    """The newest scheduled time among this schedule's runs (re-executions of old ticks do not count).
+
+    Nor do the runs that an interrupted evaluation of the tick ``evaluating`` created (Dagster's
+    ``.dagster/scheduled_execution_time`` tag): the daemon evaluates that tick again, and only the
+    same requests make it launch each run the first evaluation created (a run it created, but
+    killed before submitting it, would otherwise count as run and never start).
+    """
     runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/schedule_name": schedule_name}), limit=200)
     times = [
         datetime.fromisoformat(run.tags[SCHEDULED_TIME_TAG])
         for run in runs
-        if SCHEDULED_TIME_TAG in run.tags and "dagster/parent_run_id" not in run.tags
+        if SCHEDULED_TIME_TAG in run.tags
+        and "dagster/parent_run_id" not in run.tags
+        and not _evaluated_at(run, evaluating)
     ]
     return max(times) if times else None
+
+
+def _evaluated_at(run: dg.DagsterRun, tick: datetime) -> bool:
+    """Whether an evaluation of the tick ``tick`` created ``run``."""
+    evaluated = run.tags.get(EXECUTION_TIME_TAG)
+    return evaluated is not None and datetime.fromisoformat(evaluated) == tick
+
+
+def _schedule_started(instance: dg.DagsterInstance, schedule_name: str) -> datetime | None:
+    """When the daemon started running this schedule (turned on, or first seen with ``enabled:
+    true``), from the schedule's state on the instance; None without one (an evaluation outside
+    the daemon). Several code locations with the schedule: the latest start."""
+    from dagster._core.scheduler.instigation import InstigatorType  # not exported by dagster
+
+    starts = [
+        stamp
+        for state in instance.all_instigator_state(instigator_type=InstigatorType.SCHEDULE)
+        if state.instigator_name == schedule_name
+        and state.is_running
+        and (stamp := getattr(state.instigator_data, "start_timestamp", None))
+    ]
+    return datetime.fromtimestamp(max(starts), UTC) if starts else None
 
 
 def interval_as_cron(seconds: int) -> str | None:
@@ -157,7 +191,9 @@ def build_cron_schedule(
     ``catchup: false``: after a downtime only the latest missed tick runs (Dagster's own behaviour
     for a schedule). ``catchup: true``: the latest tick also requests every tick missed since the
     last run this schedule launched (at most :data:`MAX_CATCHUP_TICKS`), each with its own run key
-    and its scheduled time in the ``dwh/scheduled_time`` tag.
+    and its scheduled time in the ``dwh/scheduled_time`` tag; a schedule that never launched a run
+    catches up the ticks since the daemon started it (its instigator state), so the first ticks of a
+    schedule are not lost to a daemon that was down when they were due.
     """
     schedule = trigger.schedule
     base_tags = trigger_run_tags(trigger)
@@ -185,9 +221,12 @@ def build_cron_schedule(
             return requests or dg.SkipReason("every partition is loaded or being loaded")
         if not schedule.catchup or context.instance is None:
             return _requests([_request(tick)])
-        last = _last_scheduled_time(context.instance, trigger.name)
+        # never ran: the ticks missed since the schedule was started, none from before
+        last = _last_scheduled_time(context.instance, trigger.name, tick) or _schedule_started(
+            context.instance, trigger.name
+        )
         if last is None:
-            return _requests([_request(tick)])  # never ran: nothing before the schedule was turned on
+            return _requests([_request(tick)])
         missed = [t for t in cron_ticks_between(schedule.cron, schedule.timezone, last, tick) if t < tick]
         return _requests([_request(t) for t in missed[-MAX_CATCHUP_TICKS + 1 :]] + [_request(tick)])
 
