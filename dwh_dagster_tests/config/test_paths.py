@@ -107,15 +107,16 @@ def test_every_path_that_leaves_the_project_is_one_located_error(
         path="'../../in/*.csv'",
     )
     errors = _errors(defs)
+    why = "write the absolute path if it is meant to be outside the project"
     assert sorted(errors) == sorted(
         [
             f"files.yaml:5: source.connection.bucket_url: '../elsewhere' leads outside the project, to "
-            f"{tmp_path.parent / 'elsewhere'}; write the absolute path if it is meant to be outside the project",
+            f"{tmp_path.parent / 'elsewhere'}; {why}",
             f"wh.yaml:5: destination.connection.database: '../../wh.duckdb' leads outside the project, to "
             f"{tmp_path.parent.parent / 'wh.duckdb'}; write the absolute path if it is meant to be outside "
             "the project",
             f"arrived.yaml:7: trigger.event.path: '../../in/*.csv' leads outside the project, to "
-            f"{tmp_path.parent.parent / 'in'}; write the absolute path if it is meant to be outside the project",
+            f"{tmp_path.parent.parent / 'in'}; {why}",
             f"model.yaml:5: transformation.sql_file: '../../{outside.name}' leads outside the project, to "
             f"{outside}; write the absolute path if it is meant to be outside the project",
         ]
