@@ -401,17 +401,19 @@ def _cmd_webhook(args: argparse.Namespace) -> int:
     import uvicorn
 
     from dwh_dagster.webhooks.app import build_webhook_app
+    from dwh_dagster.webhooks.server import header_deadline_protocol
     from dwh_dagster.webhooks.store import WebhookStore, default_store_path
 
     project = _load(args)
     store = WebhookStore(default_store_path(project.root_dir))
     try:
         app = build_webhook_app(project, store)
-    except ValueError as exc:  # a bad $DWH_WEBHOOK_BODY_TIMEOUT
+        protocol = header_deadline_protocol()
+    except ValueError as exc:  # a bad $DWH_WEBHOOK_BODY_TIMEOUT or $DWH_WEBHOOK_HEADER_TIMEOUT
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"storing webhook events in {store.path}")
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", http=protocol)
     return 0
 
 

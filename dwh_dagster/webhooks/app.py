@@ -9,7 +9,8 @@ What a request goes through, and what bounds it:
   :data:`DEFAULT_BODY_TIMEOUT`) after the headers, else 408: a sender that stalls or trickles in
   its body does not hold a connection longer than that. An answer given before the body was read
   whole (404, 408, 413) closes the connection (``Connection: close``), so the rest is never read.
-  (Before its headers are complete a request is uvicorn's alone, which has no timeout for them);
+  (Before its headers are complete a request is the server's: :mod:`dwh_dagster.webhooks.server`
+  gives them ``$DWH_WEBHOOK_HEADER_TIMEOUT`` seconds);
 - then the HMAC signature or bearer token (401), the secret (503 when it is not configured) and
   JSON (400);
 - the event goes to the store's one writer thread (:class:`~dwh_dagster.webhooks.store.StoreWriter`),
@@ -51,18 +52,24 @@ class _BodyTooLarge(Exception):
     pass
 
 
-def body_timeout_from_env() -> float:
-    """``$DWH_WEBHOOK_BODY_TIMEOUT`` in seconds (a positive number), else :data:`DEFAULT_BODY_TIMEOUT`."""
-    raw = os.environ.get(BODY_TIMEOUT_VAR, "").strip()
+def seconds_from_env(variable: str, default: float) -> float:
+    """``$variable`` in seconds (a positive number), else ``default``; a ValueError that names the
+    variable for anything else."""
+    raw = os.environ.get(variable, "").strip()
     if not raw:
-        return DEFAULT_BODY_TIMEOUT
+        return default
     try:
         value = float(raw)
     except ValueError:
         value = float("nan")
     if not value > 0 or value == float("inf"):
-        raise ValueError(f"{BODY_TIMEOUT_VAR} must be a positive number of seconds, not {raw!r}")
+        raise ValueError(f"{variable} must be a positive number of seconds, not {raw!r}")
     return value
+
+
+def body_timeout_from_env() -> float:
+    """``$DWH_WEBHOOK_BODY_TIMEOUT`` in seconds (a positive number), else :data:`DEFAULT_BODY_TIMEOUT`."""
+    return seconds_from_env(BODY_TIMEOUT_VAR, DEFAULT_BODY_TIMEOUT)
 
 
 def _error(status: int, message: str, *, close: bool = False) -> JSONResponse:
