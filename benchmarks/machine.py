@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import os
 import platform
-from collections.abc import Iterable
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -46,3 +49,31 @@ def publish(report: dict[str, Any], text: str, out: Path, strict: bool) -> int:
     print(f"wrote {out}")
     missed = [t for t in report["targets"] if t["passed"] is False]
     return 1 if strict and missed else 0
+
+
+class BenchmarkError(RuntimeError):
+    """The benchmark stops (a contender failed, or its results are wrong): the message says why."""
+
+
+def run_in_work_folder(
+    prefix: str,
+    keep: bool,
+    measure: Callable[[Path], dict[str, Any]],
+    render: Callable[[dict[str, Any]], str],
+    out: Path,
+    strict: bool,
+) -> int:
+    """``measure`` in a fresh temporary folder (kept when ``keep``, else removed), then
+    :func:`publish` its report. Exit code 2 when it raised :class:`BenchmarkError`."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        report = measure(work)
+    except BenchmarkError as exc:
+        print(f"benchmark aborted: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if keep:
+            print(f"kept {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return publish(report, render(report), out, strict)

@@ -56,7 +56,8 @@ from urllib.parse import parse_qs, urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from machine import load_average, publish
+import machine
+from machine import load_average, run_in_work_folder
 from machine import machine_info as shared_machine_info
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -85,7 +86,7 @@ PARTITION_COLUMN = "_dwh_partition"
 STORAGE_KEYS = ("storage", "local_artifact_storage", "compute_logs")
 
 
-class BenchmarkError(RuntimeError):
+class BenchmarkError(machine.BenchmarkError):
     """A contender failed or loaded other rows than served: the benchmark stops with the detail."""
 
 
@@ -769,20 +770,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == [LAUNCH] and argv[2:3] == ["--"]:
         return launch(Path(argv[1]), argv[3:])
     args = parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="dwh-partition-backfill-"))
-    try:
-        report = benchmark(
+    return run_in_work_folder(
+        "dwh-partition-backfill-",
+        args.keep,
+        lambda work: benchmark(
             args.records, args.page_size, args.repeats, args.warm_up, work, args.keep, args.instance
-        )
-    except BenchmarkError as exc:
-        print(f"benchmark aborted: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        if args.keep:
-            print(f"kept {work}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    return publish(report, render(report), args.out, args.strict)
+        ),
+        render,
+        args.out,
+        args.strict,
+    )
 
 
 if __name__ == "__main__":

@@ -48,7 +48,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from machine import load_average, publish
+import machine
+from machine import load_average, run_in_work_folder
 from machine import machine_info as shared_machine_info
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -141,7 +142,7 @@ MODEL_READS["m11"] = [f"{DATASET}.m09", f"{DATASET}.m10"]
 """The tables each model reads, written out by hand: the deps of the reference's specs."""
 
 
-class BenchmarkError(RuntimeError):
+class BenchmarkError(machine.BenchmarkError):
     """A contender failed or the two built different tables: the benchmark stops with the detail."""
 
 
@@ -590,20 +591,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.child:
         print(RESULT_PREFIX + json.dumps(child(args.child, args.root)), flush=True)
         return 0
-    work = Path(tempfile.mkdtemp(prefix="dwh-transform-chain-"))
-    try:
-        report = benchmark(
+    return run_in_work_folder(
+        "dwh-transform-chain-",
+        args.keep,
+        lambda work: benchmark(
             args.rows, args.repeats, warm_up=not args.smoke, work=work, reference=args.per_model_reference
-        )
-    except BenchmarkError as exc:
-        print(f"benchmark aborted: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        if args.keep:
-            print(f"kept {work}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    return publish(report, render(report), args.out, args.strict)
+        ),
+        render,
+        args.out,
+        args.strict,
+    )
 
 
 if __name__ == "__main__":

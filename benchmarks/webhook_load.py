@@ -27,10 +27,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 import zlib
 from collections import Counter
@@ -41,7 +39,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from machine import load_average, publish
+import machine
+from machine import load_average, run_in_work_folder
 from machine import machine_info as shared_machine_info
 
 from dwh_dagster_tests.webhooks.support import (
@@ -73,7 +72,7 @@ SMOKE_CLIENTS = 4
 EXPECTED = {"new": 202, "replay": 202, "forged": 401}
 
 
-class BenchmarkError(RuntimeError):
+class BenchmarkError(machine.BenchmarkError):
     """A request got another answer than expected, or the store is wrong: the benchmark stops."""
 
 
@@ -317,18 +316,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="dwh-webhook-load-"))
-    try:
-        report = benchmark(args, work)
-    except BenchmarkError as exc:
-        print(f"benchmark aborted: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        if args.keep:
-            print(f"kept {work}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    return publish(report, render(report), args.out, args.strict)
+    return run_in_work_folder(
+        "dwh-webhook-load-", args.keep, lambda work: benchmark(args, work), render, args.out, args.strict
+    )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from dwh_dagster.config.errors import did_you_mean, list_choices
+from dwh_dagster.config.models.base import check_name
 from dwh_dagster.config.models.files import SECRETS_FILE_NAMES
 from dwh_dagster.scaffold.render import RenderedFile, plain_values, render_object
 from dwh_dagster.scaffold.secrets_mapping import add_secrets
@@ -33,8 +34,6 @@ from dwh_dagster.scaffold.starters import (
     transformation_starter,
     trigger_starter,
 )
-
-_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class NewFileError(ValueError):
@@ -117,7 +116,13 @@ def ask_on_terminal(question: str, choices: Sequence[str], default: str | None, 
         print(f"  answer with a number from 1 to {len(choices)} or one of the names")
 
 
-def _complete(request: NewRequest, spec: KindSpec, defs_dir: Path, ask: Ask | None) -> NewRequest:
+Names = dict[str, list[str]]
+"""The names each kind's files define, by kind (``source``, ``job``, ...)."""
+
+
+def _complete(
+    request: NewRequest, spec: KindSpec, defs_dir: Path, names: Names, ask: Ask | None
+) -> NewRequest:
     """The request with what the flags left open asked for (only with a terminal)."""
     type_name = request.type_name
     if spec.types:
@@ -131,22 +136,18 @@ def _complete(request: NewRequest, spec: KindSpec, defs_dir: Path, ask: Ask | No
                 f"valid types: {list_choices(spec.types)}"
             )
     wiring = request.wiring
-    sources = project_names(defs_dir, KINDS["source"])
-    destinations = project_names(defs_dir, KINDS["destination"])
-    pipelines = project_names(defs_dir, KINDS["pipeline"])
-    transformations = project_names(defs_dir, KINDS["transformation"])
-    jobs = project_names(defs_dir, KINDS["job"])
 
-    def stems(kind: str) -> list[str]:
-        return project_file_stems(defs_dir, KINDS[kind])
+    def check(value: str | None, kind: str) -> None:
+        _check_ref(value, kind, names[kind], project_file_stems(defs_dir, KINDS[kind]))
 
-    _check_ref(wiring.source, "source", sources, stems("source"))
-    _check_ref(wiring.destination, "destination", destinations, stems("destination"))
-    _check_ref(wiring.job, "job", jobs, stems("job"))
+    check(wiring.source, "source")
+    check(wiring.destination, "destination")
+    check(wiring.job, "job")
     for pipeline in wiring.pipelines:
-        _check_ref(pipeline, "pipeline", pipelines, stems("pipeline"))
+        check(pipeline, "pipeline")
     for transformation in wiring.transformations:
-        _check_ref(transformation, "transformation", transformations, stems("transformation"))
+        check(transformation, "transformation")
+    sources, destinations, pipelines, jobs = (names[k] for k in ("source", "destination", "pipeline", "job"))
     if ask is not None:
         if spec.kind == "pipeline" and wiring.source is None and sources:
             wiring = replace(wiring, source=ask("source", sources, None, False)[0])
@@ -161,7 +162,7 @@ def _complete(request: NewRequest, spec: KindSpec, defs_dir: Path, ask: Ask | No
     return replace(request, type_name=type_name, wiring=wiring)
 
 
-def build_starter(request: NewRequest, defs_dir: Path) -> Starter:
+def build_starter(request: NewRequest, names: Names) -> Starter:
     """The values of the new file, from the request and the project's names."""
     name, type_name, wiring = request.name, request.type_name or "", request.wiring
     if request.kind == "source":
@@ -169,19 +170,14 @@ def build_starter(request: NewRequest, defs_dir: Path) -> Starter:
     if request.kind == "destination":
         return destination_starter(name, type_name)
     if request.kind == "pipeline":
-        return pipeline_starter(
-            name,
-            wiring,
-            project_names(defs_dir, KINDS["source"]),
-            project_names(defs_dir, KINDS["destination"]),
-        )
+        return pipeline_starter(name, wiring, names["source"], names["destination"])
     if request.kind == "job":
-        return job_starter(name, wiring, project_names(defs_dir, KINDS["pipeline"]))
+        return job_starter(name, wiring, names["pipeline"])
     if request.kind == "trigger":
-        return trigger_starter(name, type_name, wiring, project_names(defs_dir, KINDS["job"]))
+        return trigger_starter(name, type_name, wiring, names["job"])
     if request.kind == "channel":
         return channel_starter(name, type_name)
-    return transformation_starter(name, type_name, wiring, project_names(defs_dir, KINDS["destination"]))
+    return transformation_starter(name, type_name, wiring, names["destination"])
 
 
 def render_new_file(request: NewRequest, starter: Starter) -> RenderedFile:
@@ -215,24 +211,22 @@ def new_file(
     or object of that name that exists already.
     """
     spec = KINDS[request.kind]
-    if not _NAME_RE.match(request.name):
-        fixed = re.sub(r"\W", "_", request.name)
-        fixed = f"_{fixed}" if not fixed or fixed[0].isdigit() else fixed
-        raise NewFileError(
-            f"'{request.name}' is not a valid name: use letters, digits and underscores, not "
-            f"starting with a digit (for example '{fixed}')"
-        )
+    try:
+        check_name(request.name)
+    except ValueError as exc:
+        raise NewFileError(str(exc)) from None
     folder = defs_dir / spec.folder
     for suffix in (".yaml", ".yml"):
         existing = folder / f"{request.name}{suffix}"
         if existing.exists():
             raise NewFileError(f"{_shown(existing)} exists already; pick another name or edit that file")
-    if request.name in project_names(defs_dir, spec):
+    names = {kind: project_names(defs_dir, other) for kind, other in KINDS.items()}
+    if request.name in names[spec.kind]:
         raise NewFileError(
             f"a {spec.kind} named '{request.name}' exists already in {_shown(folder)}/; pick another name"
         )
-    request = _complete(request, spec, defs_dir, ask)
-    starter = build_starter(request, defs_dir)
+    request = _complete(request, spec, defs_dir, names, ask)
+    starter = build_starter(request, names)
     starter.model.model_validate(plain_values(starter.values))  # a starter always fits its model
     rendered = render_new_file(request, starter)
     folder.mkdir(parents=True, exist_ok=True)

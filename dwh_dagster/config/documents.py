@@ -12,6 +12,7 @@ two treat differently: syntax errors are always reported as the pure-Python pars
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -250,38 +251,24 @@ def _too_deep(text: str) -> tuple[int, int] | None:
     Flow brackets outside quotes and comments, and block levels (a line indented deeper than the
     one before opens a level); a cheap count comes first, so most files are never scanned.
     """
-    flow_possible = text.count("[") + text.count("{") > MAX_NESTING
-    block_possible = text.count("\n") > MAX_NESTING
-    if not flow_possible and not block_possible:
-        return None
-    flow = 0
-    indents: list[int] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.lstrip(" -")
-        if block_possible and stripped and not stripped.startswith("#") and flow == 0:
-            indent = len(line) - len(stripped)
+    if text.count("[") + text.count("{") > MAX_NESTING:
+        depth = 0
+        for bracket, line, column in _flow_brackets(text):
+            depth = depth + 1 if bracket in "[{" else max(0, depth - 1)
+            if depth > MAX_NESTING:
+                return line, column
+    if text.count("\n") > MAX_NESTING:
+        indents: list[int] = []
+        for number, line_text in enumerate(text.splitlines(), start=1):
+            stripped = line_text.lstrip(" -")
+            if not stripped or stripped.startswith("#"):
+                continue
+            indent = len(line_text) - len(stripped)
             while indents and indents[-1] >= indent:
                 indents.pop()
             indents.append(indent)
             if len(indents) > MAX_NESTING:
                 return number, indent + 1
-        if not flow_possible:
-            continue
-        quote = ""
-        for index, char in enumerate(line):
-            if quote:
-                if char == quote:
-                    quote = ""
-            elif char in "\"'" and (index == 0 or line[index - 1] in " \t[{,:"):
-                quote = char
-            elif char == "#" and (index == 0 or line[index - 1] in " \t"):
-                break
-            elif char in "[{":
-                flow += 1
-                if flow > MAX_NESTING:
-                    return number, index + 1
-            elif char in "]}" and flow:
-                flow -= 1
     return None
 
 
@@ -364,9 +351,10 @@ def _unclosed_quote(lines: list[str], last: int) -> tuple[int, int] | None:
     return None
 
 
-def _unclosed_bracket(text: str) -> tuple[str, int, int] | None:
-    """The first ``[`` or ``{`` (with its line and column) that is never closed, outside quotes."""
-    stack: list[tuple[str, int, int]] = []
+def _flow_brackets(text: str) -> Iterator[tuple[str, int, int]]:
+    """Every ``[ { ] }`` outside quotes and comments, with its line and column (1-based). A quote
+    opens a quoted value only where a value can start (line start, after a space, ``[``, ``{``,
+    ``,`` or ``:``)."""
     for number, line in enumerate(text.splitlines(), start=1):
         quote = ""
         for index, char in enumerate(line):
@@ -378,10 +366,18 @@ def _unclosed_bracket(text: str) -> tuple[str, int, int] | None:
                 quote = char
             elif char == "#" and (index == 0 or line[index - 1] in " \t"):
                 break
-            elif char in "[{":
-                stack.append((char, number, index + 1))
-            elif char in "]}" and stack:
-                stack.pop()
+            elif char in "[{]}":
+                yield char, number, index + 1
+
+
+def _unclosed_bracket(text: str) -> tuple[str, int, int] | None:
+    """The first ``[`` or ``{`` (with its line and column) that is never closed, outside quotes."""
+    stack: list[tuple[str, int, int]] = []
+    for bracket, line, column in _flow_brackets(text):
+        if bracket in "[{":
+            stack.append((bracket, line, column))
+        elif stack:
+            stack.pop()
     return stack[0] if stack else None
 
 

@@ -21,13 +21,15 @@ from dwh_dagster.config.models.sources import ResourceModel, SourceModel, find_r
 from dwh_dagster.config.models.transformations import DbtTransformation, SqlTransformation
 from dwh_dagster.config.models.triggers import TriggerModel
 from dwh_dagster.config.ordering import run_order_constraints, topological_order
+from dwh_dagster.config.paths import is_local_path
 from dwh_dagster.config.secrets import SecretResolver
 from dwh_dagster.config.sql import SqlText
 
 
 def resolve_local_path(root: Path, value: str) -> str:
-    """``value`` made absolute against ``root`` when it is a local path; URLs are returned unchanged."""
-    if "://" in value or value.startswith("md:"):
+    """``value`` made absolute against ``root`` when it is a local path; URLs (and MotherDuck,
+    ``:memory:``) are returned unchanged."""
+    if not is_local_path(value):
         return value
     path = Path(value).expanduser()
     return str(path if path.is_absolute() else root / path)

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from dwh_dagster.config.annotations import union_members
-from dwh_dagster.config.models.base import tag_values
+from dwh_dagster.config.models.base import is_name, tag_values
 from dwh_dagster.config.models.channels import CHANNEL_TYPES, ChannelModel
 from dwh_dagster.config.models.destinations import DESTINATION_TYPES, DestinationModel
 from dwh_dagster.config.models.jobs import Job
@@ -209,9 +209,7 @@ def destination_starter(name: str, type_name: str) -> Starter:
 def pipeline_starter(name: str, wiring: Wiring, sources: list[str], destinations: list[str]) -> Starter:
     """A pipeline from a source to a destination, into a dataset named after the source."""
     source_name = re.sub(r"\.ya?ml$", "", wiring.source) if wiring.source else None
-    dataset = wiring.dataset or (
-        source_name if source_name and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", source_name) else name
-    )
+    dataset = wiring.dataset or (source_name if source_name and is_name(source_name) else name)
     values = {
         "name": name,
         "source": {"config_file": _ref(wiring.source, "source", sources)},

@@ -20,7 +20,8 @@ import pytest
 
 from dwh_dagster.automation.sensors import FILE_TAG
 from dwh_dagster_tests.automation.support import write_small_project
-from dwh_dagster_tests.conftest import REPO_ROOT, WriteProject
+from dwh_dagster_tests.conftest import WriteProject
+from dwh_dagster_tests.deployment.support import module_workspace
 from dwh_dagster_tests.processes import running, wait_for
 
 pytestmark = pytest.mark.slow  # end to end: real processes, servers or many runs; see README Tests
@@ -88,14 +89,7 @@ def test_daemon_starts_one_run_per_file_across_restarts(
 ) -> None:
     defs_dir = write_small_project(write_project, {"on_file": FILE_TRIGGER})
     incoming = tmp_path / "incoming"
-    workspace = tmp_path / "workspace.yaml"
-    workspace.write_text(
-        "load_from:\n"
-        "  - python_module:\n"
-        "      module_name: dwh_dagster.definitions\n"
-        f"      working_directory: {REPO_ROOT}\n"
-        "      location_name: dwh_dagster\n"
-    )
+    workspace = module_workspace(tmp_path / "workspace.yaml")
     env = clean_env(dagster_home, defs_dir)
     log = tmp_path / "daemon.log"
     with dg.DagsterInstance.get():

@@ -53,8 +53,8 @@ from dwh_dagster.automation.schedules import SCHEDULED_TIME_TAG
 from dwh_dagster.automation.sensors import FILE_TAG
 from dwh_dagster_tests.automation.support import definitions, schedule_of, write_small_project
 from dwh_dagster_tests.automation.test_schedules import evaluate, record_prior_run, scheduled_times
-from dwh_dagster_tests.conftest import REPO_ROOT, WriteProject, instance_settings_yaml
-from dwh_dagster_tests.deployment.support import clean_env, daemon_command
+from dwh_dagster_tests.conftest import WriteProject, instance_settings_yaml
+from dwh_dagster_tests.deployment.support import clean_env, daemon_command, module_workspace
 from dwh_dagster_tests.processes import STOP_TIMEOUT, Watched, start, stop, wait_for
 from dwh_dagster_tests.webhooks import support as webhooks
 
@@ -163,14 +163,7 @@ class Daemon:
 @contextmanager
 def daemon_for(defs_dir: Path, dagster_home: Path, tmp_path: Path) -> Iterator[Daemon]:
     """A (not yet started) :class:`Daemon` for ``defs_dir``, the run queue held; all stopped on exit."""
-    workspace = tmp_path / "workspace.yaml"
-    workspace.write_text(
-        "load_from:\n"
-        "  - python_module:\n"
-        "      module_name: dwh_dagster.definitions\n"
-        f"      working_directory: {REPO_ROOT}\n"
-        "      location_name: dwh_dagster\n"
-    )
+    workspace = module_workspace(tmp_path / "workspace.yaml")
     write_instance_settings(dagster_home, queue_held=True)
     with dg.DagsterInstance.get():
         pass  # create the instance's storage before the daemon and its runs use it

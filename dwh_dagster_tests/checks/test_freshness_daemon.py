@@ -20,7 +20,8 @@ from pytest_httpserver import HTTPServer
 
 from dwh_dagster.notifications.stale import INTERVAL_VAR
 from dwh_dagster_tests.automation.test_daemon import clean_env, daemon_command
-from dwh_dagster_tests.conftest import REPO_ROOT, RunJob, WriteProject
+from dwh_dagster_tests.conftest import RunJob, WriteProject
+from dwh_dagster_tests.deployment.support import module_workspace
 from dwh_dagster_tests.notifications.conftest import json_posts, url_of
 from dwh_dagster_tests.processes import running, wait_for
 
@@ -71,14 +72,7 @@ def test_a_table_turns_stale_under_the_daemon_and_is_reported_once(
     assert result.success
     loaded_at = time.time()
 
-    workspace = tmp_path / "workspace.yaml"
-    workspace.write_text(
-        "load_from:\n"
-        "  - python_module:\n"
-        "      module_name: dwh_dagster.definitions\n"
-        f"      working_directory: {REPO_ROOT}\n"
-        "      location_name: dwh_dagster\n"
-    )
+    workspace = module_workspace(tmp_path / "workspace.yaml")
     env = clean_env(dagster_home, defs_dir)
     env.update({"FRESHNESS_DAEMON_INTERVAL_SECONDS": "2", INTERVAL_VAR: "2"})
     log = tmp_path / "daemon.log"

@@ -16,7 +16,7 @@ import yaml
 
 from dwh_dagster.cli import main
 from dwh_dagster_tests.conftest import REPO_ROOT, WriteProject, drop_project_files
-from dwh_dagster_tests.deployment.support import answers, clean_env
+from dwh_dagster_tests.deployment.support import answers, clean_env, module_workspace
 from dwh_dagster_tests.deployment.test_grpc_webserver import graphql
 from dwh_dagster_tests.processes import HOST, free_port, running, wait_for
 
@@ -91,11 +91,7 @@ def test_a_run_from_the_shell_shows_in_the_ui_of_the_project_root(
     assert (root / ".dagster_home" / "storage").is_dir()  # where the project's dagster.yaml says
     assert not (elsewhere / ".dagster_home").exists()  # not relative to the working folder
 
-    workspace = root / "workspace.yaml"
-    workspace.write_text(
-        "load_from:\n  - python_module:\n      module_name: dwh_dagster.definitions\n"
-        f"      working_directory: {REPO_ROOT}\n      location_name: dwh_dagster\n"
-    )
+    workspace = module_workspace(root / "workspace.yaml")
     port = free_port()
     command = [sys.executable, "-m", "dagster_webserver", "-w", str(workspace), "-h", HOST, "-p", str(port)]
     env = clean_env(tmp_path / "unused", DWH_DEFS_DIR=str(defs))

@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from dwh_dagster_tests.conftest import REPO_ROOT
 from dwh_dagster_tests.processes import HOST
 
 
@@ -58,6 +59,19 @@ def grpc_healthy(port: int) -> bool:
         return DagsterGrpcClient(port=port, host=HOST).ping("ok")["echo"] == "ok"
     except Exception:
         return False
+
+
+def module_workspace(path: Path, location: str = "dwh_dagster") -> Path:
+    """Write at ``path`` a workspace.yaml loading ``dwh_dagster.definitions`` from the repo as the
+    code location ``location``; returns ``path``."""
+    path.write_text(
+        "load_from:\n"
+        "  - python_module:\n"
+        "      module_name: dwh_dagster.definitions\n"
+        f"      working_directory: {REPO_ROOT}\n"
+        f"      location_name: {location}\n"
+    )
+    return path
 
 
 def daemon_command(workspace: Path) -> list[str]:

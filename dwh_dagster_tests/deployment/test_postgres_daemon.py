@@ -24,7 +24,7 @@ import pytest
 
 from dwh_dagster_tests.automation.support import definitions, sensor_of
 from dwh_dagster_tests.conftest import REPO_ROOT, WriteProject, drop_project_files, duckdb_rows
-from dwh_dagster_tests.deployment.support import clean_env, daemon_command
+from dwh_dagster_tests.deployment.support import clean_env, daemon_command, module_workspace
 from dwh_dagster_tests.postgres_support import PG_CONNECT, PG_USER, pg_query
 from dwh_dagster_tests.processes import running, tail, wait_for
 
@@ -112,14 +112,7 @@ def test_daemon_on_postgres_instance_runs_the_interval_sensor(
     tables = {t for (t,) in pg_rows(pg_database, "SELECT tablename FROM pg_tables WHERE schemaname='public'")}
     assert {"runs", "event_logs", "jobs", "job_ticks"} <= tables
 
-    workspace = tmp_path / "workspace.yaml"
-    workspace.write_text(
-        "load_from:\n"
-        "  - python_module:\n"
-        "      module_name: dwh_dagster.definitions\n"
-        f"      working_directory: {REPO_ROOT}\n"
-        "      location_name: dwh_dagster\n"
-    )
+    workspace = module_workspace(tmp_path / "workspace.yaml")
     log = tmp_path / "daemon.log"
 
     def sensor_runs() -> list[dg.DagsterRun]:

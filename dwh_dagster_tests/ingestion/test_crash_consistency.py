@@ -249,6 +249,17 @@ def assert_no_row_of_the_killed_load(
 # --------------------------------------------------------------------------- the stages
 
 
+def killed_at_and_recovered(
+    project: Project, capsys: pytest.CaptureFixture[str], point: str, *, baseline: bool
+) -> None:
+    """The job killed by the driver at ``point`` (after a complete load first, with ``baseline``),
+    recovered by a plain re-run, and no row of the killed load seen right after the kill."""
+    previous, cursor = prepare(project, capsys, baseline=baseline)
+    pid = kill_at(project, point)
+    visible = recover(project, pid, cursor)
+    assert_no_row_of_the_killed_load(visible, previous)
+
+
 @pytest.mark.parametrize(
     ("baseline", "page"),
     [
@@ -278,11 +289,7 @@ def test_kill_during_the_http_extract(
 def test_kill_during_normalize(
     make_project: Callable[..., Project], capsys: pytest.CaptureFixture[str], point: str, baseline: bool
 ) -> None:
-    project = make_project("duckdb")
-    previous, cursor = prepare(project, capsys, baseline=baseline)
-    pid = kill_at(project, point)
-    visible = recover(project, pid, cursor)
-    assert_no_row_of_the_killed_load(visible, previous)
+    killed_at_and_recovered(make_project("duckdb"), capsys, point, baseline=baseline)
 
 
 LOAD_BEFORE_COMPLETE = pytest.mark.xfail(
@@ -306,11 +313,7 @@ LOAD_BEFORE_COMPLETE = pytest.mark.xfail(
 def test_kill_during_the_duckdb_load(
     make_project: Callable[..., Project], capsys: pytest.CaptureFixture[str], point: str
 ) -> None:
-    project = make_project("duckdb")
-    previous, cursor = prepare(project, capsys, baseline=True)
-    pid = kill_at(project, point)
-    visible = recover(project, pid, cursor)
-    assert_no_row_of_the_killed_load(visible, previous)
+    killed_at_and_recovered(make_project("duckdb"), capsys, point, baseline=True)
 
 
 @pytest.mark.parametrize(
@@ -324,11 +327,7 @@ def test_kill_during_the_duckdb_load(
 def test_kill_during_a_postgres_load(
     make_project: Callable[..., Project], capsys: pytest.CaptureFixture[str], point: str
 ) -> None:
-    project = make_project("postgres")
-    previous, cursor = prepare(project, capsys, baseline=True)
-    pid = kill_at(project, point)
-    visible = recover(project, pid, cursor)
-    assert_no_row_of_the_killed_load(visible, previous)
+    killed_at_and_recovered(make_project("postgres"), capsys, point, baseline=True)
 
 
 def test_duckdb_commits_each_statement_of_a_script_unless_a_transaction_is_open(tmp_path: Path) -> None:

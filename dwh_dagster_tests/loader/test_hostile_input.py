@@ -19,13 +19,14 @@ from pathlib import Path
 
 import hypothesis.strategies as st
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given, settings
 
 from dwh_dagster.config.documents import ALIAS_EXPANSION_LIMIT
 from dwh_dagster.config.errors import ProjectConfigError
 from dwh_dagster.config.loader import load_project
 from dwh_dagster_tests.conftest import FIXTURES
 from dwh_dagster_tests.loader.test_property import (
+    PROPERTY_SETTINGS,
     VALID_PROJECTS,
     Files,
     _write,
@@ -170,15 +171,7 @@ def hostile_projects(draw: st.DrawFn) -> Files:
     return files
 
 
-HOSTILE_SETTINGS = settings(
-    max_examples=150,
-    deadline=None,
-    database=None,
-    derandomize=True,
-    report_multiple_bugs=False,
-    phases=(Phase.explicit, Phase.reuse, Phase.generate),
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+HOSTILE_SETTINGS = settings(PROPERTY_SETTINGS, max_examples=150)  # the property tests' settings, fewer cases
 
 
 @HOSTILE_SETTINGS

@@ -18,14 +18,17 @@ from dwh_dagster_tests.notifications.test_sensors import HMAC_SECRET, HOOK, UI, 
 pytestmark = pytest.mark.usefixtures("dagster_home")
 
 
+@pytest.fixture(autouse=True)
+def _environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DWH_UI_URL", UI)
+    monkeypatch.setenv("TEST_NOTIFY_HMAC", HMAC_SECRET)
+
+
 def test_a_failed_dwh_run_notifies_its_channels_once(
     project: Path,  # noqa: F811
     server: HTTPServer,
     capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("DWH_UI_URL", UI)
-    monkeypatch.setenv("TEST_NOTIFY_HMAC", HMAC_SECRET)
     assert main(["run", "job_bad", "--defs", str(project)]) == 1
     out = capsys.readouterr().out
     assert "notified channel hook" in out
@@ -44,9 +47,7 @@ def test_success_notifies_only_jobs_that_ask_and_a_dead_channel_is_one_line(
     project: Path,  # noqa: F811
     server: HTTPServer,
     capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("TEST_NOTIFY_HMAC", HMAC_SECRET)
     assert main(["run", "job_ok", "--defs", str(project)]) == 0  # on_success: true
     assert [m["status"] for m in json_posts(server, HOOK)] == ["SUCCESS"]
     assert main(["run", "job_quiet", "--defs", str(project)]) == 1  # no channels

@@ -27,7 +27,7 @@ from dwh_dagster.config.loader import load_project
 from dwh_dagster.config.naming import duckdb_writer_pool
 from dwh_dagster.ingestion.plan import build_load_plan
 from dwh_dagster_tests.conftest import REPO_ROOT, WriteProject, instance_settings_yaml
-from dwh_dagster_tests.deployment.support import clean_env, daemon_command, dagster
+from dwh_dagster_tests.deployment.support import clean_env, daemon_command, dagster, module_workspace
 from dwh_dagster_tests.orchestration.support import Pipe, RunEvents, prepare_instance, write_pipes_project
 from dwh_dagster_tests.processes import running, tail
 
@@ -107,14 +107,7 @@ class Deployment:
     """A project, a workspace on it and the environment of the daemon and of ``dagster job launch``."""
 
     def __init__(self, defs: Path, dagster_home: Path, tmp_path: Path) -> None:
-        self.workspace = tmp_path / "workspace.yaml"
-        self.workspace.write_text(
-            "load_from:\n"
-            "  - python_module:\n"
-            "      module_name: dwh_dagster.definitions\n"
-            f"      working_directory: {REPO_ROOT}\n"
-            f"      location_name: {LOCATION}\n"
-        )
+        self.workspace = module_workspace(tmp_path / "workspace.yaml", LOCATION)
         self.env = clean_env(dagster_home, DWH_DEFS_DIR=str(defs))
         self.daemon_log = tmp_path / "daemon.log"
 

@@ -13,7 +13,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from dwh_dagster_tests.automation.test_daemon import clean_env, daemon_command
-from dwh_dagster_tests.conftest import REPO_ROOT, RunJob, WriteProject
+from dwh_dagster_tests.conftest import RunJob, WriteProject
+from dwh_dagster_tests.deployment.support import module_workspace
 from dwh_dagster_tests.partitions.support import (
     DatedApi,
     day_keys,
@@ -48,11 +49,7 @@ def test_catchup_launches_the_missed_partitions_under_the_daemon(
     )
     assert run_job(defs_dir, "events_job", partition_key=days[3]).success  # one loaded already
 
-    workspace = tmp_path / "workspace.yaml"
-    workspace.write_text(
-        "load_from:\n  - python_module:\n      module_name: dwh_dagster.definitions\n"
-        f"      working_directory: {REPO_ROOT}\n      location_name: dwh_dagster\n"
-    )
+    workspace = module_workspace(tmp_path / "workspace.yaml")
     log = tmp_path / "daemon.log"
 
     def schedule_runs() -> list[dg.DagsterRun]:

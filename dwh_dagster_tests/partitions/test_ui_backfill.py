@@ -15,8 +15,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from dwh_dagster_tests.automation.test_daemon import daemon_command
-from dwh_dagster_tests.conftest import REPO_ROOT, WriteProject, duckdb_rows
-from dwh_dagster_tests.deployment.support import answers, clean_env
+from dwh_dagster_tests.conftest import WriteProject, duckdb_rows
+from dwh_dagster_tests.deployment.support import answers, clean_env, module_workspace
 from dwh_dagster_tests.deployment.test_grpc_webserver import graphql
 from dwh_dagster_tests.partitions.support import (
     DatedApi,
@@ -67,11 +67,7 @@ def test_a_backfill_from_the_ui_loads_and_builds_the_range_in_one_run(
 ) -> None:
     defs_dir = write_models_project(write_project, server)
     days = day_keys("2024-01-03", 10)
-    workspace = tmp_path / "workspace.yaml"
-    workspace.write_text(
-        "load_from:\n  - python_module:\n      module_name: dwh_dagster.definitions\n"
-        f"      working_directory: {REPO_ROOT}\n      location_name: dwh_dagster\n"
-    )
+    workspace = module_workspace(tmp_path / "workspace.yaml")
     env = clean_env(dagster_home, DWH_DEFS_DIR=str(defs_dir))
     port = free_port()
     web_command = [

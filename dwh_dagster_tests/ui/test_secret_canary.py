@@ -46,8 +46,8 @@ from werkzeug import Request, Response
 
 from dwh_dagster.config.naming import NOTIFY_FAILURE_SENSOR, NOTIFY_SUCCESS_SENSOR
 from dwh_dagster.webhooks.auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_hmac
-from dwh_dagster_tests.conftest import REPO_ROOT, WriteProject, instance_settings_yaml
-from dwh_dagster_tests.deployment.support import answers, clean_env
+from dwh_dagster_tests.conftest import WriteProject, instance_settings_yaml
+from dwh_dagster_tests.deployment.support import answers, clean_env, module_workspace
 from dwh_dagster_tests.deployment.test_grpc_webserver import graphql
 from dwh_dagster_tests.postgres_support import PG_USER, pg_query, unique_schema
 from dwh_dagster_tests.processes import HOST, free_port, running, start, stop, wait_for
@@ -582,11 +582,7 @@ def run_everything(defs_dir: Path, tmp_path: Path, canaries: Canaries) -> Seen:
         instance.get_runs()  # its SQLite storage is created now, not by three processes at once
     seen = Seen(home)
     env = clean_env(home, DWH_DEFS_DIR=str(defs_dir), DWH_UI_URL=f"http://{HOST}:3000", **canaries.env())
-    workspace = tmp_path / "workspace.yaml"
-    workspace.write_text(
-        "load_from:\n  - python_module:\n      module_name: dwh_dagster.definitions\n"
-        f"      working_directory: {REPO_ROOT}\n      location_name: {LOCATION}\n"
-    )
+    workspace = module_workspace(tmp_path / "workspace.yaml", LOCATION)
     port = free_port()
     logs = tmp_path / "logs"
     dev_log = logs / "dwh_dev.log"

@@ -20,8 +20,14 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=False)
 
 
-def _check_name(value: str) -> str:
-    if not _NAME_RE.match(value):
+def is_name(value: str) -> bool:
+    """Whether ``value`` is a valid :data:`Name`."""
+    return bool(_NAME_RE.match(value))
+
+
+def check_name(value: str) -> str:
+    """``value`` when it is a valid :data:`Name`; else a ValueError that suggests one."""
+    if not is_name(value):
         fixed = re.sub(r"\W", "_", value)
         if not fixed or fixed[0].isdigit():
             fixed = f"_{fixed}"
@@ -32,7 +38,7 @@ def _check_name(value: str) -> str:
     return value
 
 
-Name = Annotated[str, AfterValidator(_check_name)]
+Name = Annotated[str, AfterValidator(check_name)]
 """A name used as a Dagster name or table name: ``[A-Za-z_][A-Za-z0-9_]*``."""
 
 
